@@ -1,0 +1,1 @@
+"""Benchmarks: inference backends (`python -m bench.backends`) and HTTP load (`python -m bench.bench`)."""
