@@ -1,0 +1,89 @@
+// Calling the service from a browser: fetch, then turn every failure into an ApiError
+// with a message a person can read. Error bodies look like
+// {"error": {"status", "code", "message", "details"}, "request_id"}.
+
+export class ApiError extends Error {
+  constructor(message, { status = 0, code = "network_error", details = null, requestId = null } = {}) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+    this.details = details;
+    this.requestId = requestId;
+  }
+}
+
+/** fetch() a URL and return its JSON body; throw ApiError for network errors and 4xx/5xx. */
+export async function callApi(url, options = {}) {
+  let response;
+  try {
+    response = await fetch(url, { headers: { Accept: "application/json" }, ...options });
+  } catch (err) {
+    throw new ApiError(`Could not reach the service (${err.message || "network error"}). ` +
+      "Check that it is running and try again.");
+  }
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    body = null;
+  }
+  if (response.ok && body !== null) return body;
+  if (response.ok) {
+    throw new ApiError(`The service answered ${response.status} without a JSON body.`,
+      { status: response.status, code: "bad_response" });
+  }
+  const err = body && typeof body === "object" ? body.error : null;
+  const message = err && err.message
+    ? err.message
+    : `The service answered ${response.status} ${response.statusText || ""}`.trim() + ".";
+  throw new ApiError(message, {
+    status: response.status,
+    code: (err && err.code) || "http_error",
+    details: (err && err.details) || null,
+    requestId: (body && body.request_id) || response.headers.get("x-request-id"),
+  });
+}
+
+/** POST a JSON body. */
+export function postJson(url, data) {
+  return callApi(url, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify(data),
+  });
+}
+
+/** POST one file as the multipart field `file`. */
+export function postFile(url, blob, filename) {
+  const form = new FormData();
+  form.append("file", blob, filename);
+  return callApi(url, { method: "POST", body: form });
+}
+
+/** Show an error (or hide the element when `error` is null). */
+export function showError(element, error) {
+  if (!error) {
+    element.hidden = true;
+    element.textContent = "";
+    return;
+  }
+  const status = error.status ? ` (HTTP ${error.status})` : "";
+  const id = error.requestId ? ` Request id: ${error.requestId}.` : "";
+  element.textContent = `${error.message}${status}${id}`;
+  element.hidden = false;
+}
+
+/** Remove an element's children and return it. */
+export function clear(element) {
+  while (element.firstChild) element.removeChild(element.firstChild);
+  return element;
+}
+
+/** Create an element with a class and optional text. */
+export function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}

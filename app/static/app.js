@@ -1,0 +1,6 @@
+// Entry point: wire up both panels once the page is parsed (modules run deferred).
+import { initPrice } from "./price.js";
+import { initDigit } from "./digit.js";
+
+initPrice();
+initDigit();
