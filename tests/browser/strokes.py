@@ -1,0 +1,40 @@
+"""Digits drawn as mouse strokes, in canvas fractions (0..1 across, 0..1 down), and a drawing helper."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+Point = tuple[float, float]
+
+
+def _ellipse(cx: float, cy: float, rx: float, ry: float, n: int = 36) -> list[Point]:
+    # Start at the top and go round once, a little past the start so the loop closes.
+    return [
+        (cx + rx * math.sin(2 * math.pi * i / n), cy - ry * math.cos(2 * math.pi * i / n))
+        for i in range(n + 2)
+    ]
+
+
+# Each digit is a list of strokes; each stroke a polyline drawn with the mouse button held.
+DIGIT_STROKES: dict[int, list[list[Point]]] = {
+    1: [[(0.52, 0.18), (0.50, 0.50), (0.48, 0.82)]],
+    7: [[(0.28, 0.22), (0.72, 0.22), (0.60, 0.45), (0.45, 0.82)]],
+    0: [_ellipse(0.5, 0.5, 0.22, 0.32)],
+}
+
+
+def draw_digit(page: Any, digit: int, selector: str = "#digit-canvas", steps: int = 4) -> None:
+    """Draw `digit` on the canvas with real mouse events (down, moves, up)."""
+    box = page.locator(selector).bounding_box()
+    assert box is not None, f"{selector} is not visible"
+
+    def at(p: Point) -> tuple[float, float]:
+        return box["x"] + p[0] * box["width"], box["y"] + p[1] * box["height"]
+
+    for stroke in DIGIT_STROKES[digit]:
+        page.mouse.move(*at(stroke[0]))
+        page.mouse.down()
+        for point in stroke[1:]:
+            page.mouse.move(*at(point), steps=steps)
+        page.mouse.up()
