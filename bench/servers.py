@@ -1,0 +1,111 @@
+"""Start a server as a subprocess on a free port, time it to ready, measure its memory, stop it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def uvicorn_argv(target: str, port: int, workers: int = 1) -> list[str]:
+    """uvicorn with uvloop and httptools, no access log, `workers` processes."""
+    argv = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
+    return argv + (["--workers", str(workers)] if workers > 1 else [])
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and all its descendants, from /proc (Linux)."""
+    pids, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        pids.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                todo += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+    return pids
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+@dataclass
+class Server:
+    """One server under test: how to start it and which path says it is ready."""
+
+    name: str
+    argv: list[str]
+    port: int
+    ready_path: str = "/readyz"
+    env: dict[str, str] = field(default_factory=dict)
+    log_path: Path | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    ready_s: float | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 120.0) -> Server:
+        """Start the process (own session, so stop() reaches its workers) and wait for ready."""
+        env = {**os.environ, "GLOG_minloglevel": "2", "PYTHONPATH": str(REPO), **self.env}
+        log = self.log_path.open("wb") if self.log_path else subprocess.DEVNULL
+        t0 = time.perf_counter()
+        self.proc = subprocess.Popen(
+            self.argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = t0 + timeout
+        with httpx.Client(timeout=2.0) as client:
+            while time.perf_counter() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; log {self.log_path}")
+                try:
+                    if client.get(self.url + self.ready_path).status_code == 200:
+                        self.ready_s = round(time.perf_counter() - t0, 2)
+                        return self
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.05)
+        self.stop()
+        raise TimeoutError(f"{self.name}: {self.ready_path} not 200 within {timeout} s; log {self.log_path}")
+
+    def memory(self) -> dict[str, object]:
+        """Resident memory of every process of the server, in MB."""
+        assert self.proc is not None
+        per_process = {pid: round(rss_mb(pid), 1) for pid in process_tree(self.proc.pid)}
+        return {"total_mb": round(sum(per_process.values()), 1), "per_process_mb": list(per_process.values())}
+
+    def stop(self) -> None:
+        """SIGTERM the server's process group (only the processes this object started), then SIGKILL."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
