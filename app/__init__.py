@@ -1,0 +1,1 @@
+"""The FastAPI service: `app.main:app`, or `python -m app`."""

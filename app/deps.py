@@ -1,0 +1,25 @@
+"""FastAPI dependencies and small helpers shared by the routers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, Request
+from starlette.responses import Response
+
+from app.state import ServiceState
+
+
+def get_state(request: Request) -> ServiceState:
+    """The service state the lifespan built."""
+    state: ServiceState = request.app.state.service
+    return state
+
+
+StateDep = Annotated[ServiceState, Depends(get_state)]
+
+
+def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """orjson-encoded JSON (fast; rejects NaN instead of writing invalid JSON)."""
+    return Response(orjson.dumps(content), status, headers=headers, media_type="application/json")

@@ -1,0 +1,126 @@
+"""The service's exception hierarchy and the one place that maps exceptions to HTTP answers."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from app.logging import current_request_id
+
+if TYPE_CHECKING:  # predictors import the exceptions; keep FastAPI out of their imports
+    from fastapi import FastAPI, Request
+
+logger = logging.getLogger(__name__)
+
+
+class ServiceError(Exception):
+    """Base: an error the client sees with its status, a stable code and a message."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(
+        self, message: str, details: list[Any] | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        self.headers = headers
+
+
+class InvalidInput(ServiceError):
+    """Raised when a request is well-formed but a value is missing, unknown or out of its domain."""
+
+    status, code = 422, "invalid_input"
+
+
+class UnsupportedMediaType(ServiceError):
+    """Raised for a body whose content type, or an upload whose image format, the route does not take."""
+
+    status, code = 415, "unsupported_media_type"
+
+
+class PayloadTooLarge(ServiceError):
+    """Raised when a body passes the byte limit or an image passes the pixel limit."""
+
+    status, code = 413, "payload_too_large"
+
+
+class NotFound(ServiceError):
+    """Raised for an unknown route or model name."""
+
+    status, code = 404, "not_found"
+
+
+class ModelUnavailable(ServiceError):
+    """Raised when the model a route needs failed to load or is not loaded yet."""
+
+    status, code = 503, "model_unavailable"
+
+
+class Overloaded(ServiceError):
+    """Raised when the inference queue is full or a request passed its deadline."""
+
+    status, code = 503, "overloaded"
+
+
+def error_body(status: int, code: str, message: str, details: list[Any] | None = None) -> bytes:
+    """The one JSON error shape, as bytes."""
+    error = {"status": status, "code": code, "message": message, "details": details}
+    return orjson.dumps({"error": error, "request_id": current_request_id()})
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: list[Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    return Response(
+        error_body(status, code, message, details), status, headers=headers, media_type="application/json"
+    )
+
+
+def _validation_details(exc: Exception) -> list[Any]:
+    errors = exc.errors() if hasattr(exc, "errors") else []
+    return [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in errors
+    ]
+
+
+async def _service_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
+    if exc.status >= 500:
+        logger.warning("%s: %s", exc.code, exc.message)
+    return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    details = _validation_details(exc)
+    first = details[0] if details else {"loc": [], "msg": "invalid request"}
+    where = ".".join(str(p) for p in first["loc"])
+    return error_response(422, "invalid_input", f"{where}: {first['msg']}", details)
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 400: "bad_request"}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(exc.status_code, code, str(exc.detail), None, headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every exception the routes raise to the one JSON error shape."""
+    from fastapi.exceptions import RequestValidationError
+
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -1,0 +1,96 @@
+"""The app factory: `create_app(settings)`; `app` is the default instance for `uvicorn app.main:app`.
+
+Models load in the lifespan, never at import: importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+from pydantic.json_schema import models_json_schema
+
+from app.errors import install_error_handlers
+from app.logging import configure_logging
+from app.metrics import Metrics
+from app.middleware import ServiceMiddleware
+from app.routers import health, models, predict, ui
+from app.schemas import PriceBatchRequest, PriceFeatureList, PriceFeatures
+from app.settings import Settings
+from app.state import ServiceState
+
+DESCRIPTION = (
+    "Boston house prices and MNIST digits, trained with PaddlePaddle. "
+    'Every error answers `{"error": {status, code, message, details}, "request_id"}`.'
+)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Load and warm every model before serving; a model that fails stays unavailable (/readyz 503)."""
+    state: ServiceState = app.state.service
+    await state.load_all()
+    try:
+        yield
+    finally:
+        await state.close()
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema plus the request-body models the routes parse by hand (for speed)."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        _, defs = models_json_schema(
+            [(m, "validation") for m in (PriceFeatures, PriceFeatureList, PriceBatchRequest)],
+            ref_template="#/components/schemas/{model}",
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(defs["$defs"])
+        components["PriceInstance"] = {
+            "oneOf": [
+                {"$ref": "#/components/schemas/PriceFeatures"},
+                {"$ref": "#/components/schemas/PriceFeatureList"},
+            ]
+        }
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def _body_limit(settings: Settings) -> Any:
+    upload, json_limit = settings.max_upload_bytes, settings.max_json_bytes
+    return lambda path: upload if path.startswith("/predict/digit") else json_limit
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A configured app; models load when its lifespan starts."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+    metrics = Metrics()
+    app = FastAPI(title="paddle-serve", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.service = ServiceState(settings, metrics)
+    for router in (predict.router, health.router, models.router, ui.router):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=ui.STATIC_DIR, check_dir=False), name="static")
+    install_error_handlers(app)
+    app.add_middleware(ServiceMiddleware, metrics=metrics, body_limit=_body_limit(settings))
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origin_list,
+        allow_methods=["GET", "POST"],
+        allow_headers=["*"],
+        expose_headers=["X-Request-ID", "Retry-After"],
+        allow_credentials=False,
+    )
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+app = create_app()

@@ -1,0 +1,48 @@
+"""Prometheus metrics, one registry per app so several apps (tests) never clash."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+STAGE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
+
+
+class Metrics:
+    """The service's instruments: requests, latency by route and status, stage latency, in flight, models."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "http_requests_total",
+            "HTTP requests by route, method and status",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "HTTP request latency by route, method and status",
+            ["route", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.stage = Histogram(
+            "inference_stage_duration_seconds",
+            "Latency of one stage (decode, preprocess, inference, ...)",
+            ["model", "stage"],
+            buckets=STAGE_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge("http_requests_in_flight", "HTTP requests being handled", registry=r)
+        self.queue_depth = Gauge("inference_queue_depth", "Images waiting for the digit network", registry=r)
+        self.batch_size = Histogram(
+            "inference_batch_size", "Images per network call", buckets=(1, 2, 4, 8, 16, 32, 64), registry=r
+        )
+        self.rejected = Counter("inference_rejected_total", "Requests answered 503", ["reason"], registry=r)
+        self.model_info = Gauge(
+            "model_info",
+            "1 for a loaded model, 0 for one that failed",
+            ["name", "version", "sha256"],
+            registry=r,
+        )

@@ -1,0 +1,101 @@
+"""One pure-ASGI middleware: request id, body-size limit, metrics, access log, and the 500 fallback."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import PayloadTooLarge, error_body
+from app.logging import set_request_id
+from app.metrics import Metrics
+
+logger = logging.getLogger(__name__)
+access_logger = logging.getLogger("app.access")
+QUIET_PATHS = frozenset({"/livez", "/readyz", "/metrics"})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _route_label(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if path is not None:
+        return str(path)
+    return "/static" if scope["path"].startswith("/static/") else "unmatched"
+
+
+class ServiceMiddleware:
+    """Wraps every HTTP request; `body_limit(path)` gives the largest body a path accepts."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, body_limit: Callable[[str], int]) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.body_limit = body_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = set_request_id(_header(scope, b"x-request-id"))
+        rid_header = (b"x-request-id", rid.encode())
+        state = {"status": 500, "started": False}
+        start = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                state["status"], state["started"] = message["status"], True
+                message["headers"] = [*message.get("headers", []), rid_header]
+            await send(message)
+
+        self.metrics.in_flight.inc()
+        try:
+            await self._handle(scope, receive, send_with_id)
+        except Exception:
+            logger.exception("unhandled error in %s %s", scope["method"], scope["path"])
+            if not state["started"]:
+                await _send_error(send_with_id, 500, "internal_error", "internal server error")
+        finally:
+            self.metrics.in_flight.dec()
+            self._observe(scope, int(state["status"]), time.perf_counter() - start)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.body_limit(scope["path"])
+        length = _header(scope, b"content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            message = f"request body of {int(length)} bytes is over the limit of {limit} bytes"
+            await _send_error(send, 413, "payload_too_large", message)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    def _observe(self, scope: Scope, status: int, seconds: float) -> None:
+        route, method = _route_label(scope), scope["method"]
+        self.metrics.requests.labels(route, method, status).inc()
+        self.metrics.latency.labels(route, method, status).observe(seconds)
+        if scope["path"] not in QUIET_PATHS:
+            access_logger.info("%s %s %d %.1f ms", method, scope["path"], status, seconds * 1000)
+
+
+async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+    body = error_body(status, code, message)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,1 @@
+"""Plain predictor classes (no FastAPI): decode, preprocess, infer, encode."""

@@ -1,0 +1,141 @@
+"""Any uploaded digit picture -> MNIST form: 28x28 uint8, white on black, 20 px box, centred by mass.
+
+Decoding (`decode_image`) is separate from the geometry (`to_mnist`) so each can be timed and tested.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, ImageOps
+
+from app.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from models.features import DIGIT_BOX, IMAGE_SIZE
+
+FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
+MIN_CONTRAST = 32.0  # the darkest ink must differ this much (of 255) from the paper
+INK_THRESHOLD = 0.35  # a pixel is ink above this fraction of the ink peak (robust to shading)
+NOISE_FLOOR = 0.12  # ink below this fraction of the peak is paper texture, set to 0
+Grey = npt.NDArray[np.float32]
+
+
+class NoInkError(InvalidInput):
+    """Raised when an image holds no mark that stands out from its background."""
+
+    code = "no_ink"
+
+
+class DecodeError(InvalidInput):
+    """Raised for an empty, truncated or corrupt image file."""
+
+    code = "corrupt_image"
+
+
+def decode_image(data: bytes, max_pixels: int) -> Grey:
+    """Bytes of a PNG/JPEG/BMP/GIF/WebP/TIFF -> grey float32 (H, W) in 0..255, dark ink stays dark."""
+    if not data:
+        raise DecodeError("the uploaded file is empty")
+    try:
+        image: Image.Image = Image.open(io.BytesIO(data), formats=FORMATS)
+    except Image.DecompressionBombError as exc:
+        raise PayloadTooLarge(f"image has too many pixels ({exc})") from None
+    except Exception:  # UnidentifiedImageError and friends: not one of the formats we read
+        raise UnsupportedMediaType(f"not an image in a supported format ({', '.join(FORMATS)})") from None
+    width, height = image.size
+    if width * height > max_pixels:
+        raise PayloadTooLarge(f"image is {width}x{height} pixels, over the limit of {max_pixels} pixels")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image.seek(0)  # GIF/TIFF: the first frame only
+            image.load()
+            image = ImageOps.exif_transpose(image) or image
+            return to_grey(image)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise PayloadTooLarge(f"image has too many pixels ({exc})") from None
+    except Exception as exc:  # truncated data, bad chunks, broken EXIF...
+        raise DecodeError(f"the image is truncated or corrupt ({type(exc).__name__})") from None
+
+
+def to_grey(image: Image.Image) -> Grey:
+    """Composite transparency on white, then grey (H, W) float32 in 0..255 for every PIL mode."""
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        return (np.asarray(image, dtype=np.float32) / 257.0).astype(np.float32)
+    if image.mode in ("I", "F"):
+        x = np.asarray(image, dtype=np.float32)
+        lo, hi = float(x.min()), float(x.max())
+        return ((x - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(x)).astype(np.float32)
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+    if has_alpha:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, rgba)
+    return np.asarray(image.convert("L"), dtype=np.float32)
+
+
+def ink_map(grey: Grey) -> Grey:
+    """Grey image -> ink strength in 0..255 (0 = paper), whichever the polarity."""
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    paper = float(np.median(border))
+    # dark ink on light paper is inverted; light ink on a dark ground (MNIST) stays as is
+    ink = paper - grey if paper >= 128.0 else grey - paper
+    return np.clip(ink, 0.0, 255.0, out=ink).astype(np.float32, copy=False)
+
+
+def ink_bbox(ink: Grey, peak: float) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of the ink, half-open; ignores the faintest 0.5% of ink mass each side."""
+    mask = ink > INK_THRESHOLD * peak
+    rows, cols = mask.sum(axis=1), mask.sum(axis=0)
+    return (*_trimmed_span(rows), *_trimmed_span(cols))
+
+
+def _trimmed_span(counts: npt.NDArray[np.int64]) -> tuple[int, int]:
+    cum = np.cumsum(counts)
+    total = int(cum[-1])
+    cut = total * 0.005
+    start = int(np.searchsorted(cum, cut, side="right"))
+    stop = int(np.searchsorted(cum, total - cut, side="left")) + 1
+    return start, max(stop, start + 1)
+
+
+def fit_box(crop: Grey) -> Grey:
+    """Scale the crop so its longer side is 20 px, keeping the aspect ratio, anti-aliased."""
+    h, w = crop.shape
+    scale = DIGIT_BOX / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    image = Image.fromarray(crop, mode="F")
+    return np.asarray(image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0), dtype=np.float32)
+
+
+def center_by_mass(box: Grey) -> Grey:
+    """Place a (h, w) patch in 28x28 so that its centre of mass lands on the centre."""
+    h, w = box.shape
+    total = float(box.sum())
+    cy = float((box.sum(axis=1) * np.arange(h)).sum() / total) if total > 0 else (h - 1) / 2
+    cx = float((box.sum(axis=0) * np.arange(w)).sum() / total) if total > 0 else (w - 1) / 2
+    top = round((IMAGE_SIZE - 1) / 2 - cy)
+    left = round((IMAGE_SIZE - 1) / 2 - cx)
+    top = min(max(top, 0), IMAGE_SIZE - h)
+    left = min(max(left, 0), IMAGE_SIZE - w)
+    canvas = np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.float32)
+    canvas[top : top + h, left : left + w] = box
+    return canvas
+
+
+def to_mnist(grey: Grey) -> npt.NDArray[np.uint8]:
+    """Grey (H, W) 0..255 -> (28, 28) uint8, white digit on black, as MNIST prepared its digits."""
+    ink = ink_map(grey)
+    peak = float(np.percentile(ink, 99.9)) if ink.size > 1000 else float(ink.max())
+    peak = max(peak, float(ink.max()) * 0.5)
+    if peak < MIN_CONTRAST:
+        raise NoInkError("no ink found: the image has no mark that stands out from its background")
+    top, bottom, left, right = ink_bbox(ink, peak)
+    crop = ink[top:bottom, left:right]
+    crop = np.where(crop < NOISE_FLOOR * peak, 0.0, np.minimum(crop * (255.0 / peak), 255.0)).astype(
+        np.float32
+    )
+    box = np.clip(fit_box(crop), 0.0, 255.0)
+    return np.rint(center_by_mass(box)).astype(np.uint8)

@@ -1,0 +1,1 @@
+"""One APIRouter per concern: predict, health, models, ui."""

@@ -1,0 +1,88 @@
+"""GET /models and /models/{name}: each model's card as a client needs it, without server paths."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from app.deps import StateDep, json_response
+from app.errors import ModelUnavailable, NotFound
+from app.schemas import error_responses
+from app.state import ModelSlot, ServiceState
+from models.features import BOSTON_DOMAINS
+
+router = APIRouter(prefix="/models", tags=["models"])
+CARD_KEYS = (
+    "name",
+    "version",
+    "task",
+    "network",
+    "files",
+    "input",
+    "target",
+    "classes",
+    "normalization",
+    "calibration",
+    "metrics",
+    "examples",
+    "data",
+    "config",
+    "seed",
+    "command",
+    "versions",
+    "created",
+    "wall_time_s",
+    "serving",
+)
+EXAMPLE = {"name": "boston", "version": "1.0.0", "status": "ready", "task": "regression"}
+
+
+def _boston_extras(state: ServiceState) -> dict[str, Any]:
+    training = state.price.training_range() if state.price else {}
+    features = {}
+    for name, domain in BOSTON_DOMAINS.items():
+        features[name] = {
+            **asdict(domain),
+            "training_min": training.get(name, {}).get("min"),
+            "training_max": training.get(name, {}).get("max"),
+        }
+    return {"features": features, "training_range": training}
+
+
+def card_view(state: ServiceState, slot: ModelSlot) -> dict[str, Any]:
+    """The public view of one model: status plus the card's client-facing keys."""
+    view: dict[str, Any] = {"name": slot.name, "status": slot.status}
+    if slot.loaded is None:
+        return view
+    card = slot.loaded.card
+    view |= {key: card[key] for key in CARD_KEYS if key in card}
+    view["status"] = slot.status
+    if slot.name == "boston":
+        view |= _boston_extras(state)
+    return view
+
+
+@router.get(
+    "",
+    summary="Every model's card",
+    responses={200: {"content": {"application/json": {"example": {"models": [EXAMPLE]}}}}},
+)
+async def list_models(state: StateDep) -> Response:
+    return json_response({"models": [card_view(state, s) for s in state.slots.values()]})
+
+
+@router.get(
+    "/{name}",
+    summary="One model's card",
+    responses={**error_responses(404, 503), 200: {"content": {"application/json": {"example": EXAMPLE}}}},
+)
+async def get_model(name: str, state: StateDep) -> Response:
+    slot = state.slots.get(name)
+    if slot is None:
+        raise NotFound(f"no model named {name!r}; known: {', '.join(state.slots)}")
+    if slot.loaded is None:
+        raise ModelUnavailable(f"model {name!r} is {slot.status}: {slot.error or 'not loaded yet'}")
+    return json_response(card_view(state, slot))

@@ -1,0 +1,127 @@
+"""POST /predict/price(/batch) and /predict/digit(/batch): validate, call the predictors, map errors."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from app.deps import StateDep, json_response
+from app.errors import ServiceError
+from app.predictors.digit import Prepared
+from app.price_input import parse_batch, parse_single
+from app.schemas import DigitBatchResponse, DigitResponse, PriceBatchResponse, PriceResponse, error_responses
+from app.state import ServiceState
+from app.uploads import read_files
+
+router = APIRouter(prefix="/predict", tags=["predict"])
+ExplainQuery = Annotated[bool, Query(description="add each feature's contribution and the baseline")]
+DebugQuery = Annotated[bool, Query(description="add the 28x28 image the network saw, as base64 PNG")]
+INLINE_DECODE_BYTES = 64 * 1024  # smaller uploads decode on the event loop; larger in a thread
+PRICE_ERRORS = error_responses(413, 415, 422, 500, 503)
+DIGIT_ERRORS = error_responses(413, 415, 422, 500, 503)
+
+
+def _json_body(schema_ref: str) -> dict[str, Any]:
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": schema_ref}}}}
+    }
+
+
+def _upload_body(field: str, many: bool) -> dict[str, Any]:
+    binary = {"type": "string", "format": "binary"}
+    prop = {"type": "array", "items": binary} if many else binary
+    schema = {"type": "object", "required": [field], "properties": {field: prop}}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
+
+
+async def _read_json(request: Request) -> bytes:
+    content_type = request.headers.get("content-type")
+    if content_type is not None and "json" not in content_type.lower():
+        from app.errors import UnsupportedMediaType
+
+        raise UnsupportedMediaType(f"send application/json (got {content_type})")
+    return await request.body()
+
+
+@router.post(
+    "/price",
+    response_model=PriceResponse,
+    responses=PRICE_ERRORS,
+    summary="Price one house",
+    openapi_extra=_json_body("#/components/schemas/PriceInstance"),
+)
+async def predict_price(request: Request, state: StateDep, explain: ExplainQuery = False) -> Response:
+    predictor = state.require_price()
+    x = parse_single(await _read_json(request))
+    return json_response(predictor.predict(x, explain)[0])
+
+
+@router.post(
+    "/price/batch",
+    response_model=PriceBatchResponse,
+    responses=PRICE_ERRORS,
+    summary="Price several houses",
+    openapi_extra=_json_body("#/components/schemas/PriceBatchRequest"),
+)
+async def predict_price_batch(request: Request, state: StateDep, explain: ExplainQuery = False) -> Response:
+    predictor = state.require_price()
+    x = parse_batch(await _read_json(request), state.settings.max_price_batch)
+    return json_response({"predictions": predictor.predict(x, explain, batch=True)})
+
+
+async def _prepare(state: ServiceState, data: bytes) -> Prepared:
+    digit, _ = state.require_digit()
+    stage = state.metrics.stage
+
+    def observe(name: str, seconds: float) -> None:
+        stage.labels("mnist", name).observe(seconds)
+
+    if len(data) <= INLINE_DECODE_BYTES:
+        return digit.prepare(data, observe)
+    return await asyncio.to_thread(digit.prepare, data, observe)
+
+
+async def _predict_digits(state: ServiceState, files: list[bytes], debug: bool, many: bool) -> list[Any]:
+    digit, batcher = state.require_digit()
+    prepared = []
+    for i, data in enumerate(files):
+        try:
+            prepared.append(await _prepare(state, data))
+        except ServiceError as exc:
+            if many:
+                exc.message = f"files[{i}]: {exc.message}"
+            raise
+    import numpy as np
+
+    logits = await batcher.submit(np.concatenate([p.x for p in prepared]))
+    probs = digit.probabilities(logits)
+    return [digit.answer(probs[i], p, debug) for i, p in enumerate(prepared)]
+
+
+@router.post(
+    "/digit",
+    response_model=DigitResponse,
+    responses=DIGIT_ERRORS,
+    summary="Read one handwritten digit",
+    openapi_extra=_upload_body("file", many=False),
+)
+async def predict_digit(request: Request, state: StateDep, debug: DebugQuery = False) -> Response:
+    state.require_digit()
+    files = await read_files(request, "file", 1)
+    return json_response((await _predict_digits(state, files, debug, many=False))[0])
+
+
+@router.post(
+    "/digit/batch",
+    response_model=DigitBatchResponse,
+    responses=DIGIT_ERRORS,
+    summary="Read several digits",
+    openapi_extra=_upload_body("files", many=True),
+)
+async def predict_digit_batch(request: Request, state: StateDep, debug: DebugQuery = False) -> Response:
+    state.require_digit()
+    files = await read_files(request, "files", state.settings.max_digit_batch)
+    return json_response({"predictions": await _predict_digits(state, files, debug, many=True)})

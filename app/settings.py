@@ -1,0 +1,42 @@
+"""Service configuration: one settings object read from `PADDLE_SERVE_*` environment variables."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models import MODELS_DIR
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; the defaults serve the committed models with no configuration."""
+
+    model_config = SettingsConfigDict(env_prefix="PADDLE_SERVE_", frozen=True)
+
+    models_dir: Path = Field(default=MODELS_DIR, description="folder holding boston/ and mnist/")
+    cors_origins: str = Field(default="*", description="comma-separated origins allowed by CORS, or *")
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, gt=0, description="largest digit upload request")
+    max_json_bytes: int = Field(default=2 * 1024 * 1024, gt=0, description="largest JSON request body")
+    max_image_pixels: int = Field(
+        default=40_000_000, gt=0, description="largest decoded image (width x height)"
+    )
+    max_price_batch: int = Field(default=1000, gt=0)
+    max_digit_batch: int = Field(default=64, gt=0)
+    batch_max_size: int = Field(default=32, gt=0, description="most images run as one network call")
+    batch_max_wait_ms: float = Field(default=2.0, ge=0, description="how long a batch waits for company")
+    queue_limit: int = Field(default=256, gt=0, description="images waiting for inference before 503")
+    inference_timeout_s: float = Field(default=10.0, gt=0, description="deadline from queueing to answer")
+    inference_threads: int = Field(default=1, gt=0, description="math threads of the digit backend")
+    workers: int = Field(default=1, gt=0)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, gt=0, lt=65536)
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+
+    @cached_property
+    def cors_origin_list(self) -> list[str]:
+        """The CORS origins as a list."""
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
