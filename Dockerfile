@@ -1,0 +1,44 @@
+# The serving image: the FastAPI app and the committed model folders, nothing else.
+#   docker compose up --build          (see docker-compose.yml; scripts/container_smoke.sh)
+# Works with the legacy builder (no BuildKit features).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    GLOG_minloglevel=2 \
+    FLAGS_call_stack_level=0 \
+    OMP_NUM_THREADS=1 \
+    HOME=/tmp \
+    PADDLE_SERVE_HOST=0.0.0.0 \
+    PADDLE_SERVE_PORT=8000 \
+    PADDLE_SERVE_MODELS_DIR=/srv/models \
+    PADDLE_SERVE_WORKERS=1
+
+# The app user owns nothing in the image: code and models stay root-owned and read-only.
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin app
+
+WORKDIR /srv
+
+# Dependencies first (serving only, every version pinned): this layer is rebuilt only when
+# requirements/serve.txt changes. paddle's C++ headers are not needed to run.
+COPY requirements/serve.txt /tmp/requirements.txt
+RUN python -m pip install --no-cache-dir --no-deps --requirement /tmp/requirements.txt \
+    && python -m pip check \
+    && rm -rf /tmp/requirements.txt /tmp/* \
+        "$(python -c 'import importlib.util as u; print(u.find_spec("paddle").submodule_search_locations[0])')/include"
+
+COPY app/ /srv/app/
+COPY models/ /srv/models/
+
+USER 10001:10001
+EXPOSE 8000
+
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import os, sys, urllib.request as r; port = os.environ.get('PADDLE_SERVE_PORT', '8000'); sys.exit(r.urlopen(f'http://127.0.0.1:{port}/readyz', timeout=2).status != 200)"]
+
+# Exec form: python is PID 1 and gets SIGTERM itself; uvicorn drains in-flight requests, exits 0.
+CMD ["python", "-m", "app"]

@@ -1,0 +1,89 @@
+"""Requests the container smoke test sends through the published port (stdlib only).
+
+    python scripts/container_smoke_client.py http://127.0.0.1:8000
+
+Exits non-zero, naming the check, when an answer is not what the service documents.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import urllib.error
+import urllib.request
+import uuid
+from typing import Any
+
+from PIL import Image, ImageDraw
+
+# The first row of the Boston data set (its MEDV is 24.0, in $1000s).
+PRICE = {"CRIM": 0.00632, "ZN": 18.0, "INDUS": 2.31, "CHAS": 0.0, "NOX": 0.538, "RM": 6.575, "AGE": 65.2,
+         "DIS": 4.09, "RAD": 1.0, "TAX": 296.0, "PTRATIO": 15.3, "B": 396.9, "LSTAT": 4.98}  # fmt: skip
+
+
+def call(url: str, body: bytes | None = None, content_type: str = "") -> tuple[int, Any]:
+    """One request; returns (status, decoded JSON or text)."""
+    request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET")
+    if content_type:
+        request.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, raw, kind = response.status, response.read(), response.headers.get_content_type()
+    except urllib.error.HTTPError as error:
+        status, raw, kind = error.code, error.read(), error.headers.get_content_type()
+    return status, json.loads(raw) if kind == "application/json" else raw.decode(errors="replace")
+
+
+def digit_png() -> bytes:
+    """A thick dark '1' on white, 140x140 PNG: the service must scale and centre it."""
+    image = Image.new("L", (140, 140), 255)
+    ImageDraw.Draw(image).line([(70, 15), (70, 125)], fill=0, width=14)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def multipart(field: str, filename: str, data: bytes, mime: str) -> tuple[bytes, str]:
+    """A multipart/form-data body holding one file."""
+    boundary = uuid.uuid4().hex
+    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+            f"Content-Type: {mime}\r\n\r\n").encode()  # fmt: skip
+    return head + data + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def expect(ok: bool, what: str, got: object) -> None:
+    """Fail the smoke test naming the check."""
+    if not ok:
+        sys.exit(f"smoke check failed: {what}: {got!r}"[:2000])
+    print(f"  ok  {what}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("base_url")
+    base = parser.parse_args().base_url.rstrip("/")
+
+    status, body = call(base + "/readyz")
+    expect(status == 200, "GET /readyz is 200", (status, body))
+    status, body = call(base + "/models")
+    expect(status == 200 and "boston" in json.dumps(body) and "mnist" in json.dumps(body),
+           "GET /models lists boston and mnist", (status, body))  # fmt: skip
+
+    status, body = call(base + "/predict/price", json.dumps(PRICE).encode(), "application/json")
+    price = body.get("price") if isinstance(body, dict) else None
+    expect(status == 200 and isinstance(price, float) and 5.0 < price < 50.0,
+           f"POST /predict/price gives a price in $1000s ({price})", (status, body))  # fmt: skip
+    status, body = call(base + "/predict/price", b'{"CRIM": "lots"}', "application/json")
+    expect(status == 422, "a bad price request is 422", (status, body))
+
+    status, body = call(base + "/predict/digit", *multipart("file", "one.png", digit_png(), "image/png"))
+    digit = body.get("digit") if isinstance(body, dict) else None
+    expect(status == 200 and digit in range(10), f"POST /predict/digit gives a digit ({digit})", (status, body))
+    status, body = call(base + "/metrics")
+    expect(status == 200 and "predict" in str(body), "GET /metrics exposes request metrics", status)
+
+
+if __name__ == "__main__":
+    main()
