@@ -1,7 +1,7 @@
 """HTTP benchmark: the service against a naive baseline and LitServe, side by side in one run.
 
 Starts every server itself, one at a time, and drives each case with a fixed number of
-connections for a fixed time (wrk if installed, else an asyncio httpx client). Prints a
+connections for a fixed time (wrk if installed, else a small asyncio client). Prints a
 table (requests/s, p50, p90, p99, errors), time to ready and memory; writes JSON.
 
     python -m bench.bench                  # full run: 10 s per case after 2 s of warm-up
@@ -149,7 +149,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=1, help="worker processes, for every server alike")
     p.add_argument("--servers", default="service,baseline,litserve")
     p.add_argument("--cases", default="livez,price,digit")
-    p.add_argument("--loader", choices=["auto", "wrk", "httpx"], default="auto")
+    p.add_argument("--loader", choices=["auto", "wrk", "asyncio"], default="auto")
     p.add_argument("--models-dir", type=Path, default=REPO / "models")
     p.add_argument(
         "--service-env",
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
         },
         "models": origin,
-        "loader": "wrk" if args.loader == "wrk" or (args.loader == "auto" and wrk_available()) else "httpx",
+        "loader": "wrk" if args.loader == "wrk" or (args.loader == "auto" and wrk_available()) else "asyncio",
         "settings": {k: v for k, v in vars(args).items() if k not in ("out", "models_dir")},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

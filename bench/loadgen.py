@@ -1,7 +1,8 @@
 """Closed-loop load: N connections each sending one request after another for a fixed duration.
 
 `wrk` (Debian package) when installed, with a Lua script that reads the body from a file and
-prints its summary as JSON; else an asyncio httpx client (slower: it may be the bottleneck).
+prints its summary as JSON; else a minimal asyncio HTTP/1.1 keep-alive client (httpx's
+AsyncClient managed only ~150 requests/s here, far too slow to load a server).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 BOUNDARY = "benchboundary7MA4YWxkTrZu0gW"
 
@@ -98,35 +100,45 @@ def run_wrk(base_url: str, request: Request, duration: float, connections: int) 
     )
 
 
-async def _httpx_load(base_url: str, request: Request, duration: float, connections: int) -> LoadResult:
-    import httpx
-
-    latencies: list[float] = []
+async def _one_connection(host: str, port: int, raw: bytes, deadline: float, latencies: list[float]) -> int:
+    """Send `raw` again and again on one keep-alive connection until `deadline`; returns the errors."""
     errors = 0
-    headers = {"Content-Type": request.content_type} if request.content_type else {}
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=10.0) as client:
-        start = time.perf_counter()
-        deadline = start + duration
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            writer.write(raw)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - t0)
+            errors += head[9:10] != b"2"  # "HTTP/1.1 200 OK": the status's first digit
+    except (OSError, asyncio.IncompleteReadError, ValueError):
+        errors += 1
+    finally:
+        writer.close()
+    return errors
 
-        async def connection() -> None:
-            nonlocal errors
-            while time.perf_counter() < deadline:
-                t0 = time.perf_counter()
-                try:
-                    r = await client.request(
-                        request.method, request.path, content=request.body, headers=headers
-                    )
-                    errors += not r.is_success
-                except httpx.HTTPError:
-                    errors += 1
-                latencies.append(time.perf_counter() - t0)
 
-        await asyncio.gather(*(connection() for _ in range(connections)))
-        elapsed = time.perf_counter() - start
+async def _asyncio_load(base_url: str, request: Request, duration: float, connections: int) -> LoadResult:
+    """A minimal HTTP/1.1 keep-alive client on asyncio streams (needs Content-Length answers)."""
+    url = urlsplit(base_url)
+    host, port = url.hostname or "127.0.0.1", url.port or 80
+    head = f"{request.method} {request.path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+    if request.content_type:
+        head += f"Content-Type: {request.content_type}\r\n"
+    raw = (head + f"Content-Length: {len(request.body)}\r\n\r\n").encode() + request.body
+    latencies: list[float] = []
+    start = time.perf_counter()
+    jobs = [_one_connection(host, port, raw, start + duration, latencies) for _ in range(connections)]
+    errors = sum(await asyncio.gather(*jobs))
+    elapsed = time.perf_counter() - start
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
     return LoadResult(
-        loader="httpx",
+        loader="asyncio",
         connections=connections,
         duration_s=round(elapsed, 2),
         requests=len(latencies),
@@ -144,4 +156,9 @@ def run_load(
     """Drive `request` at `base_url` for `duration` seconds over `connections` connections."""
     if loader == "wrk" or (loader == "auto" and wrk_available()):
         return run_wrk(base_url, request, duration, connections)
-    return asyncio.run(_httpx_load(base_url, request, duration, connections))
+    try:
+        import uvloop
+
+        return uvloop.run(_asyncio_load(base_url, request, duration, connections))
+    except ImportError:
+        return asyncio.run(_asyncio_load(base_url, request, duration, connections))
