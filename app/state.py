@@ -58,6 +58,11 @@ class ServiceState:
             raise ModelUnavailable(self._why("mnist"), headers={"Retry-After": "30"})
         return self.digit, self.batcher
 
+    def _public(self, message: str) -> str:
+        """A load error as clients see it: the models folder's server path replaced by $MODELS_DIR."""
+        root = str(self.settings.models_dir.resolve())
+        return message.replace(root, "$MODELS_DIR").replace(str(self.settings.models_dir), "$MODELS_DIR")
+
     def _why(self, name: str) -> str:
         slot = self.slots[name]
         if slot.status == "failed":
@@ -72,7 +77,7 @@ class ServiceState:
             try:
                 await self._load(name)
             except Exception as exc:  # any failure: log which file and why, keep serving the rest
-                slot.status, slot.error = "failed", str(exc)
+                slot.status, slot.error = "failed", self._public(str(exc))
                 logger.error("model %s not loaded from %s: %s", name, self.settings.models_dir / name, exc)
                 continue
             slot.status, slot.load_seconds = "ready", time.perf_counter() - start
