@@ -16,6 +16,8 @@ from app.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from models.features import DIGIT_BOX, IMAGE_SIZE
 
 FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
+# File signatures of those formats: a file that starts like one but does not open is corrupt (422), not 415.
+SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"BM", b"GIF8", b"II*\x00", b"MM\x00*")
 MIN_CONTRAST = 32.0  # the darkest ink must differ this much (of 255) from the paper
 INK_THRESHOLD = 0.35  # a pixel is ink above this fraction of the ink peak (robust to shading)
 NOISE_FLOOR = 0.12  # ink below this fraction of the peak is paper texture, set to 0
@@ -45,6 +47,8 @@ def decode_image(data: bytes, max_pixels: int) -> Grey:
     except Image.DecompressionBombError as exc:
         raise PayloadTooLarge(f"image has too many pixels ({exc})") from None
     except Exception:  # UnidentifiedImageError and friends: not one of the formats we read
+        if data.startswith(SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
+            raise DecodeError("the image is truncated or corrupt (its header does not parse)") from None
         raise UnsupportedMediaType(f"not an image in a supported format ({', '.join(FORMATS)})") from None
     width, height = image.size
     if width * height > max_pixels:
