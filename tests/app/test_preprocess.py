@@ -1,0 +1,132 @@
+"""Upload -> MNIST form: polarity, transparency, EXIF, odd modes, cropping, 20 px box, centre of mass."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from app.predictors.preprocess import NoInkError, decode_image, to_mnist
+
+
+def encode(image: Image.Image, fmt: str = "PNG", **params: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **params)
+    return buffer.getvalue()
+
+
+def bar(size: tuple[int, int] = (300, 200), box: tuple[int, int, int, int] = (40, 30, 70, 150),
+        paper: int = 255, ink: int = 0) -> Image.Image:
+    """A filled vertical bar of `ink` on `paper`: a '1' whose geometry is known exactly."""
+    image = Image.new("L", size, paper)
+    ImageDraw.Draw(image).rectangle(box, fill=ink)
+    return image
+
+
+def mass_centre(pixels: np.ndarray) -> tuple[float, float]:
+    total = pixels.sum()
+    rows, cols = np.indices(pixels.shape)
+    return float((rows * pixels).sum() / total), float((cols * pixels).sum() / total)
+
+
+def prepared(image: Image.Image, fmt: str = "PNG") -> np.ndarray:
+    return to_mnist(decode_image(encode(image, fmt), 10**8))
+
+
+def test_dark_ink_on_light_paper_becomes_white_on_black_20px_centred() -> None:
+    out = prepared(bar())
+    assert out.dtype == np.uint8 and out.shape == (28, 28)
+    rows, cols = np.nonzero(out > 128)
+    assert rows.max() - rows.min() + 1 == 20  # the longer side is 20 px
+    assert 4 <= cols.max() - cols.min() + 1 <= 6  # 31 x 121 keeps its aspect: about 5 px wide
+    cy, cx = mass_centre(out.astype(float))
+    assert abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5
+    assert out[0].max() == 0 and out[:, 0].max() == 0  # background black
+
+
+def test_white_on_black_is_left_as_is_and_matches_the_inverted_drawing() -> None:
+    np.testing.assert_array_equal(prepared(bar(paper=0, ink=255)), prepared(bar()))
+
+
+def test_position_and_size_on_the_canvas_do_not_matter() -> None:
+    small = prepared(bar((300, 200), (40, 30, 70, 150)))
+    moved = prepared(bar((900, 700), (600, 400, 630, 520)))
+    np.testing.assert_array_equal(small, moved)
+    big = prepared(bar((1200, 1000), (200, 100, 320, 580)))
+    assert np.abs(big.astype(int) - small.astype(int)).mean() < 8
+
+
+def test_grey_and_coloured_paper_and_shaded_ink() -> None:
+    reference = prepared(bar())
+    grey = prepared(bar(paper=170, ink=60))
+    assert np.abs(grey.astype(int) - reference.astype(int)).mean() < 3
+    coloured = Image.new("RGB", (300, 200), (240, 220, 150))
+    ImageDraw.Draw(coloured).rectangle((40, 30, 70, 150), fill=(20, 30, 120))
+    assert np.abs(prepared(coloured).astype(int) - reference.astype(int)).mean() < 3
+
+
+def test_speckle_noise_does_not_move_the_box() -> None:
+    image = bar()
+    rng = np.random.default_rng(0)
+    noisy = np.asarray(image, dtype=np.int16) + rng.normal(0, 12, (200, 300)).astype(np.int16)
+    out = prepared(Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)))
+    rows, _ = np.nonzero(out > 128)
+    assert rows.max() - rows.min() + 1 in (19, 20, 21)
+
+
+def test_transparent_background_is_white() -> None:
+    ink = np.asarray(bar(), dtype=np.uint8)
+    rgba = np.zeros((200, 300, 4), np.uint8)  # black everywhere; only the bar is opaque
+    rgba[..., 3] = 255 - ink
+    out = prepared(Image.fromarray(rgba, "RGBA"))
+    np.testing.assert_array_equal(out, prepared(bar()))
+    palette = bar().convert("P")
+    palette.info["transparency"] = palette.getpixel((0, 0))
+    assert prepared(palette).max() == 255
+
+
+def test_exif_orientation_is_applied() -> None:
+    upright = bar((300, 200), (40, 30, 200, 60))  # a horizontal bar
+    rotated = upright.rotate(90, expand=True)  # stored as a vertical bar ...
+    exif = Image.Exif()
+    exif[0x0112] = 8  # ... with EXIF "rotate 90 CW to view": upright again
+    data = encode(rotated.convert("RGB"), "JPEG", exif=exif.tobytes(), quality=95)
+    out = to_mnist(decode_image(data, 10**8))
+    rows, cols = np.nonzero(out > 128)
+    assert cols.max() - cols.min() > rows.max() - rows.min()  # horizontal, as seen
+
+
+@pytest.mark.parametrize("mode", ["1", "P", "LA", "RGB", "CMYK", "I;16", "I", "F"])
+def test_every_mode_decodes_to_the_same_digit(mode: str) -> None:
+    reference = prepared(bar())
+    image = bar()
+    if mode == "I;16":
+        image = Image.fromarray(np.asarray(image, dtype=np.uint16) * 257)
+    elif mode in ("I", "F"):
+        image = bar().convert(mode)
+    else:
+        image = image.convert(mode)
+    fmt = "TIFF" if mode in ("I", "F", "CMYK") else "PNG"
+    out = to_mnist(decode_image(encode(image, fmt), 10**8))
+    assert np.abs(out.astype(int) - reference.astype(int)).mean() < 2
+
+
+def test_first_gif_frame_only() -> None:
+    first, second = bar(), bar(box=(200, 30, 230, 150))
+    data = encode(first, "GIF", save_all=True, append_images=[second, Image.new("L", (300, 200), 255)])
+    np.testing.assert_array_equal(to_mnist(decode_image(data, 10**8)), prepared(first, "GIF"))
+
+
+@pytest.mark.parametrize("image", [Image.new("L", (50, 50), 255), Image.new("L", (50, 50), 0), Image.new("L", (1, 1))])
+def test_blank_images_have_no_ink(image: Image.Image) -> None:
+    with pytest.raises(NoInkError, match="no ink"):
+        prepared(image)
+
+
+def test_thin_strips_work() -> None:
+    strip = Image.new("L", (5000, 1), 255)
+    ImageDraw.Draw(strip).line((2000, 0, 3000, 0), fill=0)
+    out = prepared(strip)
+    assert out.max() > 0 and (out > 0).sum() <= 2 * 20
