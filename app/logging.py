@@ -9,6 +9,7 @@ from contextvars import ContextVar
 
 _request_id: ContextVar[str] = ContextVar("request_id", default="-")
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+HANDLER_NAME = "paddle-serve"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 
@@ -37,9 +38,12 @@ def configure_logging(level: str) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     handler.addFilter(RequestIdFilter())
+    handler.set_name(HANDLER_NAME)
     for name in ("app", "models", "uvicorn", "uvicorn.error"):
         log = logging.getLogger(name)
-        log.handlers = [handler]
+        # Replace uvicorn's handlers and our own from an earlier app; keep others (e.g. pytest's).
+        log.handlers = [h for h in log.handlers if h.get_name() not in (HANDLER_NAME, "default")]
+        log.addHandler(handler)
         log.propagate = False
         log.setLevel(level.upper())
     # The service writes its own access log (app.access) with the request id; silence uvicorn's.
