@@ -80,7 +80,9 @@ def test_every_supported_format_is_read(client: TestClient, fmt: str) -> None:
 
 def test_batch_is_in_order_and_equals_single_answers(client: TestClient) -> None:
     files = [drawn_digit_png(offset=(10 * i, 5 * i)) for i in range(5)]
-    response = client.post("/predict/digit/batch", files=[("files", (f"{i}.png", f)) for i, f in enumerate(files)])
+    response = client.post(
+        "/predict/digit/batch", files=[("files", (f"{i}.png", f)) for i, f in enumerate(files)]
+    )
     batch = response.json()["predictions"]
     assert len(batch) == 5
     for data, answer in zip(files, batch, strict=True):
@@ -125,7 +127,7 @@ def test_an_upload_over_the_limit_is_413_before_it_is_read(models_dir: Path) -> 
         assert_error(post_file(small, drawn_digit_png() + b"\0" * 30_000), 413, "limit")
 
         def chunks():  # chunked, no Content-Length: counted as it streams
-            body = b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\r\n"
+            body = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n'
             yield body
             for _ in range(100):
                 yield b"\0" * 1000

@@ -64,7 +64,9 @@ def test_request_ids_are_echoed_or_generated(client: TestClient) -> None:
     assert body["request_id"] == "r-42"
 
 
-def test_request_id_in_log_lines_and_quiet_probes(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+def test_request_id_in_log_lines_and_quiet_probes(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
     logger = logging.getLogger("app")
     logger.addHandler(caplog.handler)
     try:
@@ -83,8 +85,11 @@ def test_request_id_in_log_lines_and_quiet_probes(client: TestClient, caplog: py
 def test_cors_lets_any_origin_get_and_post_without_credentials(client: TestClient) -> None:
     pre = client.options(
         "/predict/price",
-        headers={"Origin": "https://example.org", "Access-Control-Request-Method": "POST",
-                 "Access-Control-Request-Headers": "content-type"},
+        headers={
+            "Origin": "https://example.org",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
     )
     assert pre.status_code == 200 and pre.headers["access-control-allow-origin"] == "*"
     assert "POST" in pre.headers["access-control-allow-methods"]
@@ -97,7 +102,10 @@ def test_cors_origins_are_configurable(models_dir: Path) -> None:
     with make_client(models_dir, cors_origins="https://a.example, https://b.example") as c:
         ok = c.get("/livez", headers={"Origin": "https://b.example"})
         assert ok.headers["access-control-allow-origin"] == "https://b.example"
-        assert "access-control-allow-origin" not in c.get("/livez", headers={"Origin": "https://x.example"}).headers
+        assert (
+            "access-control-allow-origin"
+            not in c.get("/livez", headers={"Origin": "https://x.example"}).headers
+        )
 
 
 def test_framework_errors_have_the_error_shape(client: TestClient) -> None:
@@ -132,7 +140,9 @@ def test_openapi_documents_errors_and_examples(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     for path in ("/predict/price", "/predict/price/batch", "/predict/digit", "/predict/digit/batch"):
         post = schema["paths"][path]["post"]
-        assert post["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith("ErrorResponse")
+        assert post["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith(
+            "ErrorResponse"
+        )
         assert "requestBody" in post
     upload = schema["paths"]["/predict/digit"]["post"]["requestBody"]["content"]["multipart/form-data"]
     assert upload["schema"]["properties"]["file"]["format"] == "binary"
@@ -172,5 +182,9 @@ def test_a_broken_model_folder_keeps_readyz_503_and_its_routes_503(
             assert c.get("/health").json()["models"]["mnist"]["status"] == "failed"
     finally:
         logger.removeHandler(caplog.handler)
-    expected = {"missing_folder": "does not exist", "hash_mismatch": "model.pdparams", "missing_card": "card.json"}
+    expected = {
+        "missing_folder": "does not exist",
+        "hash_mismatch": "model.pdparams",
+        "missing_card": "card.json",
+    }
     assert expected[broken] in caplog.text and str(root / "mnist") in caplog.text

@@ -17,8 +17,12 @@ def encode(image: Image.Image, fmt: str = "PNG", **params: object) -> bytes:
     return buffer.getvalue()
 
 
-def bar(size: tuple[int, int] = (300, 200), box: tuple[int, int, int, int] = (40, 30, 70, 150),
-        paper: int = 255, ink: int = 0) -> Image.Image:
+def bar(
+    size: tuple[int, int] = (300, 200),
+    box: tuple[int, int, int, int] = (40, 30, 70, 150),
+    paper: int = 255,
+    ink: int = 0,
+) -> Image.Image:
     """A filled vertical bar of `ink` on `paper`: a '1' whose geometry is known exactly."""
     image = Image.new("L", size, paper)
     ImageDraw.Draw(image).rectangle(box, fill=ink)
@@ -119,7 +123,9 @@ def test_first_gif_frame_only() -> None:
     np.testing.assert_array_equal(to_mnist(decode_image(data, 10**8)), prepared(first, "GIF"))
 
 
-@pytest.mark.parametrize("image", [Image.new("L", (50, 50), 255), Image.new("L", (50, 50), 0), Image.new("L", (1, 1))])
+@pytest.mark.parametrize(
+    "image", [Image.new("L", (50, 50), 255), Image.new("L", (50, 50), 0), Image.new("L", (1, 1))]
+)
 def test_blank_images_have_no_ink(image: Image.Image) -> None:
     with pytest.raises(NoInkError, match="no ink"):
         prepared(image)

@@ -66,7 +66,9 @@ def test_explanation_adds_up_to_the_price(client: TestClient) -> None:
     assert explanation["baseline"] == pytest.approx(0.25 * 45 + 5, abs=1e-6)
     # RM sits at its training minimum: normalized 0, contribution 0
     row = {**ROW, "RM": BOSTON_MIN[5]}
-    assert client.post("/predict/price?explain=true", json=row).json()["explanation"]["contributions"]["RM"] == 0
+    assert (
+        client.post("/predict/price?explain=true", json=row).json()["explanation"]["contributions"]["RM"] == 0
+    )
 
 
 def test_lower_case_names_and_the_list_form_give_the_same_price(client: TestClient) -> None:
