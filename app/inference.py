@@ -1,16 +1,20 @@
 """Inference backends for the digit network: plain NumPy in, logits out.
 
 A backend is not thread-safe; the caller serializes calls (see app/batching.py).
-`create_digit_backend` picks the fastest path that gives dygraph's answers, measured by
-`python -m bench.backends` (see docs/PERFORMANCE.md): a `paddle.inference` predictor with
-oneDNN on a `paddle.jit.save` export of the verified parameters, checked at start-up
-against dygraph on a probe batch; on any failure it falls back to dygraph and says why.
+`create_digit_backend` tries the paths in order of speed as `python -m bench.backends`
+measured them (docs/PERFORMANCE.md): ONNX Runtime, then a `paddle.inference` predictor
+with oneDNN, both built at start-up from a `paddle.jit.save` export of the verified
+parameters. The first whose answers on a probe batch match dygraph's is served; if none
+does (or its packages are missing), dygraph itself, and the card says why.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -18,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.artifacts import PARAMS_NAME, LoadedModel
-from models.features import IMAGE_SIZE
+from models.features import IMAGE_SIZE, scale_pixels
 
 if TYPE_CHECKING:
     from paddle import nn
@@ -53,6 +57,29 @@ class DygraphBackend:
         with paddle.no_grad():
             out = self._network(paddle.to_tensor(x))
         return np.asarray(out.numpy(), dtype=np.float32)
+
+
+class OnnxRuntimeBackend:
+    """An ONNX Runtime session (CPU, `threads` intra-op threads) over the export converted by paddle2onnx."""
+
+    name = "onnxruntime"
+
+    def __init__(self, onnx_model: bytes, threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = max(1, threads)
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # errors only
+        # Idle pool threads would spin on the cores the event loop needs.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._session = ort.InferenceSession(onnx_model, options, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+        self.version = str(ort.__version__)
+
+    def predict_logits(self, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        return np.asarray(self._session.run(None, {self._input: x})[0], dtype=np.float32)
 
 
 class PredictorBackend:
@@ -107,13 +134,49 @@ def export_network(network: nn.Layer, folder: Path) -> Path:
     return prefix
 
 
+def to_onnx(prefix: Path) -> bytes:
+    """paddle2onnx of a `jit.save` export, in memory; its C++ part prints to fd 1, silenced here."""
+    import paddle2onnx
+
+    sys.stdout.flush()
+    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    try:
+        model = paddle2onnx.export(f"{prefix}.json", f"{prefix}.pdiparams", None, verbose=False)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+    if not isinstance(model, bytes) or not model:
+        raise RuntimeError("paddle2onnx returned no model")
+    return model
+
+
+def build_onnxruntime(prefix: Path, threads: int) -> OnnxRuntimeBackend:
+    return OnnxRuntimeBackend(to_onnx(prefix), threads)
+
+
+def build_predictor(prefix: Path, threads: int) -> PredictorBackend:
+    return PredictorBackend(prefix, threads)
+
+
+# Fastest first (docs/PERFORMANCE.md); each is built from the same export and checked before use.
+CANDIDATES: dict[str, Callable[[Path, int], DigitBackend]] = {
+    "onnxruntime": build_onnxruntime,
+    "paddle.inference (oneDNN)": build_predictor,
+}
+DERIVATIONS = {
+    "onnxruntime": "paddle.jit.save, then paddle2onnx to ONNX in memory, run by ONNX Runtime",
+    "paddle.inference (oneDNN)": "paddle.jit.save, run by a paddle.inference predictor with oneDNN",
+}
+
+
 def probe_batch() -> npt.NDArray[np.float32]:
     """A fixed (8, 1, 28, 28) input in the network's scaled-pixel range, from a seeded generator."""
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, size=(PROBE_BATCH, IMAGE_SIZE, IMAGE_SIZE)).astype(np.uint8)
-    pixels[: PROBE_BATCH // 2] = np.where(pixels[: PROBE_BATCH // 2] > 200, pixels[: PROBE_BATCH // 2], 0)
-    from models.features import scale_pixels
-
+    half = pixels[: PROBE_BATCH // 2]
+    pixels[: PROBE_BATCH // 2] = np.where(half > 200, half, 0)  # sparse strokes, like real digits
     return scale_pixels(pixels)
 
 
@@ -140,51 +203,69 @@ def answer_difference(
     }
 
 
-def build_predictor(loaded: LoadedModel, threads: int) -> PredictorBackend:
-    """Export a fresh copy of the loaded network into a temporary directory and build the predictor."""
-    with tempfile.TemporaryDirectory(prefix="paddle-serve-export-") as tmp:
-        prefix = export_network(fresh_copy(loaded), Path(tmp))
-        return PredictorBackend(prefix, threads)
-
-
 def describe(backend: str, threads: int, loaded: LoadedModel, check: dict[str, Any]) -> dict[str, Any]:
     """What the card view shows under "serving": the backend and how it was derived."""
+    source = f"{PARAMS_NAME} (sha256 {loaded.card['files'][PARAMS_NAME]})"
+    if backend == "dygraph":
+        return {
+            "backend": backend,
+            "threads": None,
+            "derived_from": f"{source}, dygraph eval mode",
+            "check": check,
+        }
     derived = (
-        f"paddle.jit.save of the network rebuilt from the card with {PARAMS_NAME} "
-        f"(sha256 {loaded.card['files'][PARAMS_NAME]}), at start-up, into a temporary directory"
+        f"the network rebuilt from the card with {source}; {DERIVATIONS[backend]}; "
+        "at start-up, in a temporary directory deleted once built"
     )
-    return {
-        "backend": backend,
-        "threads": threads if backend != "dygraph" else None,
-        "derived_from": derived if backend != "dygraph" else f"{PARAMS_NAME}, dygraph eval mode",
-        "check": check,
-    }
+    return {"backend": backend, "threads": threads, "derived_from": derived, "check": check}
+
+
+def acceptable(check: dict[str, Any]) -> bool:
+    """Same answers as dygraph: probabilities within the tolerance, same classes, batching changes nothing."""
+    return bool(
+        check["max_probability_diff"] <= ANSWER_TOLERANCE
+        and check["same_classes"]
+        and check["batch_equals_single"]
+    )
+
+
+def first_acceptable(
+    loaded: LoadedModel, threads: int, reference: DigitBackend
+) -> tuple[str, DigitBackend, dict[str, Any], dict[str, Any]]:
+    """(name, backend, its check, why each faster one was passed over); raises if none is acceptable."""
+    temperature = float(loaded.card.get("calibration", {}).get("temperature", 1.0))
+    passed_over: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="paddle-serve-export-") as tmp:
+        prefix = export_network(fresh_copy(loaded), Path(tmp))
+        for name, build in CANDIDATES.items():
+            try:
+                backend = build(prefix, threads)
+                check = answer_difference(backend, reference, probe_batch(), temperature)
+            except Exception as exc:  # a missing package or a failed conversion: try the next
+                passed_over[name] = f"{type(exc).__name__}: {exc}"
+                continue
+            if acceptable(check):
+                return name, backend, check, passed_over
+            passed_over[name] = {"rejected": check}
+    raise RuntimeError(f"no backend matches dygraph: {passed_over}")
 
 
 def create_digit_backend(loaded: LoadedModel, threads: int = 1) -> DigitBackend:
     """The fastest backend that gives the same answers as dygraph (see docs/PERFORMANCE.md).
 
-    Records the choice in `loaded.card["serving"]` (the card view shows it).
+    Records the choice in `loaded.card["serving"]` (the card view shows it). Never raises for a
+    backend problem: dygraph is always right, only slower.
     """
     dygraph = DygraphBackend(loaded)
     try:
-        predictor = build_predictor(loaded, threads)
-        temperature = float(loaded.card.get("calibration", {}).get("temperature", 1.0))
-        check = answer_difference(predictor, dygraph, probe_batch(), temperature)
-    except Exception as exc:  # any export or predictor failure: serve dygraph, never fail start-up
-        logger.warning("paddle.inference backend unavailable (%s); serving dygraph", exc)
+        name, backend, check, passed_over = first_acceptable(loaded, threads, dygraph)
+    except Exception as exc:  # even the export failed (e.g. no writable temporary directory)
+        logger.warning("no faster digit backend (%s); serving dygraph", exc)
         loaded.card["serving"] = describe("dygraph", threads, loaded, {"fallback_reason": str(exc)})
         return dygraph
-    ok = (
-        check["max_probability_diff"] <= ANSWER_TOLERANCE
-        and check["same_classes"]
-        and check["batch_equals_single"]
-    )
-    if not ok:
-        logger.warning("paddle.inference backend disagrees with dygraph (%s); serving dygraph", check)
-        loaded.card["serving"] = describe("dygraph", threads, loaded, {"rejected": check})
-        return dygraph
-    name = f"{PredictorBackend.name} (oneDNN)"
     loaded.card["serving"] = describe(name, threads, loaded, check)
+    if passed_over:
+        loaded.card["serving"]["passed_over"] = passed_over
+        logger.warning("digit backend: passed over %s", passed_over)
     logger.info("digit backend: %s, %d thread(s), check %s", name, threads, check)
-    return predictor
+    return backend

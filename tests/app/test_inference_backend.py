@@ -11,11 +11,25 @@ import paddle
 import pytest
 
 from app import inference
-from app.inference import DygraphBackend, PredictorBackend, create_digit_backend, softmax
+from app.inference import (
+    DygraphBackend,
+    OnnxRuntimeBackend,
+    PredictorBackend,
+    create_digit_backend,
+    softmax,
+)
 from models.artifacts import LoadedModel, load_model, write_model_folder
 from models.networks import DigitNet
 
 KWARGS: dict[str, Any] = {"channels": [4, 8], "hidden": 16, "dropout": 0.5}
+try:
+    import onnxruntime  # noqa: F401
+    import paddle2onnx  # noqa: F401
+
+    HAS_ONNX = True
+except ImportError:
+    HAS_ONNX = False
+FASTEST = "onnxruntime" if HAS_ONNX else "paddle.inference (oneDNN)"
 
 
 def write_fixture(folder: Path) -> None:
@@ -48,9 +62,29 @@ def images(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).normal(0, 1, (n, 1, 28, 28)).astype(np.float32)
 
 
-def test_predictor_is_chosen_and_matches_dygraph(loaded: LoadedModel) -> None:
+def only(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Leave one candidate in the list, so each backend is tested on its own."""
+    if name == "onnxruntime" and not HAS_ONNX:
+        pytest.skip("onnxruntime or paddle2onnx not installed")
+    monkeypatch.setattr(inference, "CANDIDATES", {name: inference.CANDIDATES[name]})
+
+
+@pytest.fixture(params=["onnxruntime", "paddle.inference (oneDNN)"])
+def backend_name(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    only(request.param, monkeypatch)
+    return str(request.param)
+
+
+def test_fastest_installed_backend_is_chosen(loaded: LoadedModel) -> None:
+    backend = create_digit_backend(loaded)
+    assert isinstance(backend, OnnxRuntimeBackend if HAS_ONNX else PredictorBackend)
+    assert loaded.card["serving"]["backend"] == FASTEST
+    assert "passed_over" not in loaded.card["serving"]
+
+
+def test_backend_matches_dygraph(loaded: LoadedModel, backend_name: str) -> None:
     backend = create_digit_backend(loaded, threads=1)
-    assert isinstance(backend, PredictorBackend)
+    assert loaded.card["serving"]["backend"] == backend_name
     x = images(16)
     got = backend.predict_logits(x)
     want = DygraphBackend(loaded).predict_logits(x)
@@ -60,10 +94,10 @@ def test_predictor_is_chosen_and_matches_dygraph(loaded: LoadedModel) -> None:
     assert np.array_equal(got.argmax(axis=1), want.argmax(axis=1))
 
 
-def test_card_records_the_backend_and_its_source(loaded: LoadedModel) -> None:
+def test_card_records_the_backend_and_its_source(loaded: LoadedModel, backend_name: str) -> None:
     create_digit_backend(loaded, threads=2)
     serving = loaded.card["serving"]
-    assert serving["backend"] == "paddle.inference (oneDNN)"
+    assert serving["backend"] == backend_name
     assert serving["threads"] == 2
     assert loaded.card["files"]["model.pdparams"] in serving["derived_from"]
     assert serving["check"]["same_classes"] is True
@@ -71,7 +105,7 @@ def test_card_records_the_backend_and_its_source(loaded: LoadedModel) -> None:
     assert serving["check"]["max_probability_diff"] <= 1e-5
 
 
-def test_batch_answers_equal_single_answers(loaded: LoadedModel) -> None:
+def test_batch_answers_equal_single_answers(loaded: LoadedModel, backend_name: str) -> None:
     backend = create_digit_backend(loaded)
     x = images(9, seed=3)
     batched = backend.predict_logits(x)
@@ -81,7 +115,7 @@ def test_batch_answers_equal_single_answers(loaded: LoadedModel) -> None:
     assert np.array_equal(batched, pieces)
 
 
-def test_repeated_calls_from_another_thread_are_stable(loaded: LoadedModel) -> None:
+def test_repeated_calls_from_another_thread_are_stable(loaded: LoadedModel, backend_name: str) -> None:
     backend = create_digit_backend(loaded)
     x = images(5, seed=4)
     first = backend.predict_logits(x)
@@ -111,14 +145,14 @@ def test_export_failure_falls_back_to_dygraph(loaded: LoadedModel, monkeypatch: 
     def broken(*_: object) -> None:
         raise OSError("read-only file system")
 
-    monkeypatch.setattr(inference, "build_predictor", broken)
+    monkeypatch.setattr(inference, "export_network", broken)
     backend = create_digit_backend(loaded)
     assert isinstance(backend, DygraphBackend)
     assert loaded.card["serving"]["backend"] == "dygraph"
     assert "read-only" in loaded.card["serving"]["check"]["fallback_reason"]
 
 
-def test_disagreeing_predictor_is_rejected(loaded: LoadedModel, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_disagreeing_backends_are_rejected(loaded: LoadedModel, monkeypatch: pytest.MonkeyPatch) -> None:
     real = inference.answer_difference
 
     def skewed(*args: Any) -> dict[str, Any]:
@@ -127,7 +161,19 @@ def test_disagreeing_predictor_is_rejected(loaded: LoadedModel, monkeypatch: pyt
     monkeypatch.setattr(inference, "answer_difference", skewed)
     backend = create_digit_backend(loaded)
     assert isinstance(backend, DygraphBackend)
-    assert loaded.card["serving"]["check"]["rejected"]["max_probability_diff"] == 0.5
+    assert loaded.card["serving"]["backend"] == "dygraph"
+    assert "no backend matches dygraph" in loaded.card["serving"]["check"]["fallback_reason"]
+
+
+def test_a_failing_candidate_is_passed_over(loaded: LoadedModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    def missing(*_: object) -> None:
+        raise ModuleNotFoundError("No module named 'onnxruntime'")
+
+    candidates = {"onnxruntime": missing, "paddle.inference (oneDNN)": inference.build_predictor}
+    monkeypatch.setattr(inference, "CANDIDATES", candidates)
+    backend = create_digit_backend(loaded)
+    assert isinstance(backend, PredictorBackend)
+    assert "No module named" in loaded.card["serving"]["passed_over"]["onnxruntime"]
 
 
 def test_probe_batch_is_deterministic_and_in_range() -> None:
