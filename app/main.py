@@ -5,6 +5,8 @@ Models load in the lifespan, never at import: importing this module is cheap.
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,11 +31,22 @@ DESCRIPTION = (
 )
 
 
+def restore_signal_handlers() -> None:
+    """`import paddle` installs C++ handlers that turn SIGTERM into a crash; give the server's back."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal.signal works only there (e.g. not under TestClient)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(sig)
+        if handler is not None:  # None: not installed from Python, leave it
+            signal.signal(sig, handler)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Load and warm every model before serving; a model that fails stays unavailable (/readyz 503)."""
     state: ServiceState = app.state.service
     await state.load_all()
+    restore_signal_handlers()
     try:
         yield
     finally:
