@@ -42,9 +42,11 @@ class MicroBatcher:
         queue_limit: int,
         timeout_s: float,
         on_batch: Callable[[int, float], None] | None = None,
+        on_reject: Callable[[str], None] | None = None,
     ) -> None:
         self.infer, self.max_size, self.max_wait_s = infer, max_size, max_wait_s
         self.queue_limit, self.timeout_s, self.on_batch = queue_limit, timeout_s, on_batch
+        self.on_reject = on_reject
         self.retry_after = str(max(1, int(timeout_s + 0.999)))
         self._jobs: asyncio.Queue[_Job] = asyncio.Queue()
         self._pending = 0  # images queued or running
@@ -68,6 +70,7 @@ class MicroBatcher:
         """(k, 1, 28, 28) -> (k, 10) logits, exactly as `infer(x)` alone would give them."""
         k = len(x)
         if self._pending + k > self.queue_limit:
+            self._rejected("queue_full")
             raise Overloaded(
                 f"inference queue is full ({self._pending} images waiting); retry later",
                 headers={"Retry-After": self.retry_after},
@@ -78,10 +81,15 @@ class MicroBatcher:
         try:
             return await asyncio.wait_for(asyncio.shield(job.future), self.timeout_s)
         except TimeoutError:
+            self._rejected("deadline")
             raise Overloaded(
                 f"inference did not finish within {self.timeout_s:g} s; retry later",
                 headers={"Retry-After": self.retry_after},
             ) from None
+
+    def _rejected(self, reason: str) -> None:
+        if self.on_reject is not None:
+            self.on_reject(reason)
 
     async def _run(self) -> None:
         while True:

@@ -114,7 +114,9 @@ class ServiceState:
             s.queue_limit,
             s.inference_timeout_s,
             on_batch=self._observe_batch,
+            on_reject=lambda reason: self.metrics.rejected.labels(reason).inc(),
         )
+        self.metrics.queue_depth.set_function(lambda: batcher.pending)
         batcher.start()
         await batcher.submit(np.zeros((1, 1, 28, 28), np.float32))  # warm-up through the real path
         self.batcher, self.digit = batcher, DigitPredictor(loaded, s.max_image_pixels)

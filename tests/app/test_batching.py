@@ -118,6 +118,9 @@ def test_overload_over_http_is_503_with_retry_after(
             data = drawn_digit_png()
             responses = await asyncio.gather(*(client.post(**digit_request(data)) for _ in range(8)))
             assert (await client.get("/readyz")).status_code == 200  # still ready afterwards
+            metrics = (await client.get("/metrics")).text
+            assert 'inference_rejected_total{reason="queue_full"}' in metrics
+            assert "inference_queue_depth 0.0" in metrics
             return list(responses)
 
     responses = asyncio.run(scenario())
