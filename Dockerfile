@@ -8,6 +8,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     GLOG_minloglevel=2 \
+    PYTHONWARNINGS="ignore:No ccache found:UserWarning" \
     FLAGS_call_stack_level=0 \
     OMP_NUM_THREADS=1 \
     HOME=/tmp \
@@ -21,6 +22,13 @@ RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin app
 
+# paddle's CPU kernels link GCC's OpenMP runtime, which the slim image lacks. Unpinned on
+# purpose: the base image's Debian release decides the version.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libgomp1 \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
+
 WORKDIR /srv
 
 # Dependencies first (serving only, every version pinned): this layer is rebuilt only when
@@ -33,6 +41,8 @@ RUN python -m pip install --no-cache-dir --no-deps --requirement /tmp/requiremen
 
 COPY app/ /srv/app/
 COPY models/ /srv/models/
+# Root-owned and read-only for everyone else, whatever modes the build context had.
+RUN chmod -R u=rwX,go=rX /srv
 
 USER 10001:10001
 EXPOSE 8000

@@ -19,7 +19,6 @@ COMPOSE_VERSION=2.40.3
 STANDIN_TAR="$DOCKER_CACHE/python-3.11-slim-standin.tar"
 export COMPOSE_PROJECT_NAME=paddle-serve-smoke
 export DOCKER_CONFIG="$DOCKER_CACHE/config"
-export COMPOSE_BAKE=false  # no buildx here: the classic builder
 
 log() { printf '[smoke %4ss] %s\n' "$SECONDS" "$*"; }
 die() { log "FAIL: $*"; exit 1; }

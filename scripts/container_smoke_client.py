@@ -80,7 +80,9 @@ def main() -> None:
 
     status, body = call(base + "/predict/digit", *multipart("file", "one.png", digit_png(), "image/png"))
     digit = body.get("digit") if isinstance(body, dict) else None
-    expect(status == 200 and digit in range(10), f"POST /predict/digit gives a digit ({digit})", (status, body))
+    expect(
+        status == 200 and digit in range(10), f"POST /predict/digit gives a digit ({digit})", (status, body)
+    )
     status, body = call(base + "/metrics")
     expect(status == 200 and "predict" in str(body), "GET /metrics exposes request metrics", status)
 
