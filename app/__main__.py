@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import signal
+from types import FrameType
+
 import uvicorn
 
 from app.settings import Settings
 
 
+def _exit_zero(signum: int, frame: FrameType | None) -> None:
+    """uvicorn re-raises SIGTERM after its graceful shutdown; end with status 0, not 'killed by signal'."""
+    raise SystemExit(0)
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _exit_zero)  # uvicorn keeps it as the handler to restore and re-raise
     settings = Settings()
     uvicorn.run(
         "app.main:app",
