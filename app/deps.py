@@ -11,8 +11,12 @@ from starlette.responses import Response
 from app.state import ServiceState
 
 
-def get_state(request: Request) -> ServiceState:
-    """The service state the lifespan built."""
+async def get_state(request: Request) -> ServiceState:
+    """The service state the lifespan built.
+
+    `async` on purpose: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per
+    request that halved /predict/price throughput in bench/bench.py.
+    """
     state: ServiceState = request.app.state.service
     return state
 
