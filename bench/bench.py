@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import platform
 import sys
@@ -167,7 +166,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # importing litserve turns INFO logs on
     service_env = dict(kv.split("=", 1) for kv in args.service_env)
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -14,6 +15,7 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parent.parent
+logging.getLogger("httpx").setLevel(logging.WARNING)  # some imports turn INFO logs on globally
 
 
 def free_port() -> int:
