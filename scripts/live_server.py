@@ -35,25 +35,39 @@ def rss_bytes(pid: int) -> int:
 
 
 class LiveServer:
-    """`python -m uvicorn app.main:app` on 127.0.0.1:<free port> with extra `PADDLE_SERVE_*` settings."""
+    """`python -m app` (the container's command) on 127.0.0.1:<free port> with extra `PADDLE_SERVE_*`
+    settings; `entry="uvicorn"` runs `python -m uvicorn app.main:app` instead."""
 
-    def __init__(self, env: dict[str, str] | None = None, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        log_path: Path | None = None,
+        wrapper: list[str] | None = None,
+        entry: str = "module",
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "GLOG_minloglevel": "2", **(env or {})}
+        address = {"PADDLE_SERVE_HOST": "127.0.0.1", "PADDLE_SERVE_PORT": str(self.port)}
+        self.env = {**os.environ, "GLOG_minloglevel": "2", **address, **(env or {})}
+        self.entry = entry
         if log_path is None:
             fd, name = tempfile.mkstemp(prefix="paddle-serve-", suffix=".log")
             os.close(fd)
             log_path = Path(name)
         self.log_path = log_path
+        self.wrapper = wrapper or []  # a command prefix, e.g. setpriv dropping root's file capabilities
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, wait_for: str = "/readyz", timeout: float = 90.0) -> LiveServer:
         """Start the process and wait until `wait_for` answers 200."""
-        cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
-        cmd += ["--port", str(self.port), "--no-access-log"]
+        cmd = [sys.executable, "-m", "app"]
+        if self.entry == "uvicorn":
+            cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
+            cmd += ["--port", str(self.port), "--no-access-log"]
         with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(cmd, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                self.wrapper + cmd, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
