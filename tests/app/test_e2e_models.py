@@ -61,3 +61,49 @@ def test_boston_card_view_carries_the_training_range(served: TestClient) -> None
     norm = card["normalization"]
     assert card["features"]["RM"]["training_min"] == norm["min"][5]
     assert card["command"].startswith("python -m training.boston")
+
+
+@pytest.fixture(scope="module")
+def mnist_test() -> tuple[np.ndarray, np.ndarray]:
+    """The MNIST test split (fetched and cached by training.datasets on first use)."""
+    from training.datasets import load_mnist
+
+    data = load_mnist()
+    return data.x_test, data.y_test
+
+
+def read_digits(served: TestClient, uploads: list[bytes], chunk: int = 32) -> list[int]:
+    digits: list[int] = []
+    for start in range(0, len(uploads), chunk):
+        files = [("files", (f"{i}.png", u)) for i, u in enumerate(uploads[start : start + chunk])]
+        response = served.post("/predict/digit/batch", files=files)
+        assert response.status_code == 200, response.text
+        digits += [p["digit"] for p in response.json()["predictions"]]
+    return digits
+
+
+@needs_mnist
+def test_mnist_test_images_as_png_come_back_right(served: TestClient, mnist_test: tuple) -> None:
+    from scripts.eval_digit_http import png
+
+    images, labels = mnist_test
+    n = 320
+    digits = read_digits(served, [png(images[i]) for i in range(n)])
+    assert np.mean(np.array(digits) == labels[:n]) >= 0.98
+    for i in range(8):  # the single route agrees
+        single = served.post("/predict/digit", files={"file": ("d.png", png(images[i]))}).json()
+        assert single["digit"] == digits[i]
+
+
+@needs_mnist
+@pytest.mark.parametrize("style", ["rgb_png", "rgba_png", "jpeg"])
+def test_large_off_centre_dark_on_white_digits_come_back_right(
+    served: TestClient, mnist_test: tuple, style: str
+) -> None:
+    """MNIST digits scaled up 8-14x, inverted, pasted near a corner of a 0.5-1 megapixel canvas."""
+    from scripts.eval_digit_http import styled
+
+    images, labels = mnist_test
+    n = 64
+    digits = read_digits(served, [styled(images[i], i, style) for i in range(n)])
+    assert np.mean(np.array(digits) == labels[:n]) >= 0.95
