@@ -131,9 +131,8 @@ def test_overload_over_http_is_503_with_retry_after(
             assert r.json()["error"]["code"] == "overloaded" and r.headers["retry-after"] == "1"
 
 
-def test_64_concurrent_mixed_requests_equal_the_same_requests_alone(
-    models_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def mixed_requests() -> list[dict[str, Any]]:
+    """64 requests: single and batch digits, prices with explanations, truncated uploads, bad prices."""
     images = [drawn_digit_png(size=120 + 7 * i, offset=(5 + 3 * i, 10 + 2 * i)) for i in range(8)]
     kinds: list[dict[str, Any]] = []
     for i in range(64):
@@ -153,6 +152,13 @@ def test_64_concurrent_mixed_requests_equal_the_same_requests_alone(
             kinds.append(digit_request(images[i % 8][: 200 + i]))  # truncated: fails alone
         else:
             kinds.append({"url": "/predict/price", "json": {**ROW, "CRIM": -i}})
+    return kinds
+
+
+def test_64_concurrent_mixed_requests_equal_the_same_requests_alone(
+    models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kinds = mixed_requests()
 
     async def scenario() -> tuple[list[httpx.Response], list[httpx.Response]]:
         async with serving(models_dir, monkeypatch, delay=0.002, batch_max_wait_ms=5) as (
