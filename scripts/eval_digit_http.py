@@ -99,8 +99,9 @@ async def evaluate(args: argparse.Namespace, images: np.ndarray, labels: np.ndar
         for style in STYLES:
             sets.append((style, lambda i, s=style: styled(images[i], i, s), min(args.styled, len(images))))
         for name, make, count in sets:
+            uploads = [make(i) for i in range(count)]
             start = time.perf_counter()
-            answers = await classify(client, [make(i) for i in range(count)], args.concurrency)
+            answers = await classify(client, uploads, args.concurrency)
             results[name] = accuracy(name, labels[:count], answers, time.perf_counter() - start)
     return results
 
@@ -115,6 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--data-dir", type=Path, default=None, help="local MNIST copy (see training)")
     args = parser.parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a file from anywhere
     from training.datasets import load_mnist
 
     mnist = load_mnist(args.data_dir)
