@@ -18,9 +18,11 @@ def fixture_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_models(tmp_path_factory.mktemp("hardening-models"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def live_server(fixture_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """The service in its own uvicorn process, serving the fixture models; ready when yielded."""
+    """The service in its own process (`python -m app`), serving the fixture models; ready when yielded.
+
+    Shared by the hostile-input and fuzz tests: one process must survive them all."""
     log = tmp_path_factory.mktemp("server-log") / "server.log"
     server = LiveServer({"PADDLE_SERVE_MODELS_DIR": str(fixture_models_dir)}, log_path=log)
     with server:

@@ -81,8 +81,11 @@ def test_sigterm_drains_in_flight_and_refuses_new(fixture_models_dir: Path, tmp_
     assert refused, "the server still accepted connections after SIGTERM"
     assert [status for status, _ in slow] == [200] * 4, log[-2000:]
     assert all(done_at > refused_at for _, done_at in slow), "slow requests finished before the refusal"
-    # Fresh connections: answered in full, or refused once the server stops listening; never cut off.
-    assert "200" in [outcome for started, outcome in fast if started < sigterm_at], fast
-    assert {outcome for _, outcome in fast} <= {"200", "ConnectError"}, fast
+    # Fresh connections made well before SIGTERM are answered in full. Later ones are answered,
+    # refused, or (accepted in the instant before the listener closed, no request read yet) closed.
+    early = [outcome for started, outcome in fast if started < sigterm_at - 0.2]
+    assert early and set(early) == {"200"}, (sigterm_at, fast)
+    late = {outcome for started, outcome in fast if started >= sigterm_at - 0.2}
+    assert late <= {"200", "ConnectError", "RemoteProtocolError", "ReadError"}, (sigterm_at, fast)
     assert sigterm_at < refused_at
     assert exit_code == 0, log[-2000:]
