@@ -22,6 +22,8 @@ MIN_CONTRAST = 32.0  # the darkest ink must differ this much (of 255) from the p
 INK_THRESHOLD = 0.35  # a pixel is ink above this fraction of the ink peak (robust to shading)
 NOISE_FLOOR = 0.12  # ink below this fraction of the peak is paper texture, set to 0
 WORK_SIDE = 1536  # larger pictures are reduced (box filter) to about this before the analysis
+PAPER_SIDE = 96  # the paper level is estimated on a copy at most this many pixels on a side
+PAPER_WINDOW = 0.4  # ... with a window this fraction of its longer side, wider than any stroke
 PEAK_SAMPLE = 250_000  # pixels sampled to find the ink peak (a percentile over a stride)
 Grey = npt.NDArray[np.float32]
 
@@ -92,12 +94,46 @@ def to_grey(image: Image.Image) -> Grey:
 
 
 def ink_map(grey: Grey) -> Grey:
-    """Grey image -> ink strength in 0..255 (0 = paper), whichever the polarity."""
+    """Grey image -> ink strength in 0..255 (0 = paper), whichever the polarity, shading removed."""
     border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    paper = float(np.median(border))
-    # dark ink on light paper is inverted; light ink on a dark ground (MNIST) stays as is
-    ink = paper - grey if paper >= 128.0 else grey - paper
+    light_paper = float(np.median(border)) >= 128.0  # dark ink on light paper is inverted (MNIST is not)
+    paper = paper_level(grey, light_paper)
+    ink = paper - grey if light_paper else grey - paper
     return np.clip(ink, 0.0, 255.0, out=ink).astype(np.float32, copy=False)
+
+
+def paper_level(grey: Grey, light_paper: bool) -> Grey:
+    """The paper's brightness at every pixel (shading, vignetting): the image with its strokes closed.
+
+    A closing (max then min, or the reverse for dark paper) with a window wider than any stroke,
+    on a copy at most PAPER_SIDE pixels on a side, then scaled back up.
+    """
+    h, w = grey.shape
+    scale = min(1.0, PAPER_SIDE / max(h, w))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = grey
+    if size != (w, h):
+        small = np.asarray(Image.fromarray(grey, mode="F").resize(size, Image.Resampling.BOX), np.float32)
+    k = max(3, int(PAPER_WINDOW * max(small.shape)) | 1)
+    first, second = (np.maximum, np.minimum) if light_paper else (np.minimum, np.maximum)
+    level = _rank_filter(_rank_filter(small, k, first), k, second)
+    if level.shape == grey.shape:
+        return level
+    return np.asarray(Image.fromarray(level, mode="F").resize((w, h), Image.Resampling.BILINEAR), np.float32)
+
+
+def _rank_filter(x: Grey, k: int, reduce: np.ufunc) -> Grey:
+    """A separable k x k max or min filter (`np.maximum` / `np.minimum`), edges repeated."""
+    pad = k // 2
+    for axis in (0, 1):
+        widths = [(pad, pad) if a == axis else (0, 0) for a in (0, 1)]
+        padded = np.moveaxis(np.pad(x, widths, mode="edge"), axis, 0)
+        n = x.shape[axis]
+        out = padded[:n].copy()
+        for shift in range(1, k):
+            reduce(out, padded[shift : shift + n], out=out)
+        x = np.moveaxis(out, 0, axis)
+    return x
 
 
 def ink_bbox(ink: Grey, peak: float) -> tuple[int, int, int, int]:

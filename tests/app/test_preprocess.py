@@ -136,3 +136,13 @@ def test_thin_strips_work() -> None:
     ImageDraw.Draw(strip).line((2000, 0, 3000, 0), fill=0)
     out = prepared(strip)
     assert out.max() > 0 and (out > 0).sum() <= 2 * 20
+
+
+def test_shaded_paper_is_flattened() -> None:
+    """A photo lit from one side: the paper goes from white to mid-grey; the digit must still be found."""
+    reference = prepared(bar())
+    shade = np.linspace(255, 110, 300, dtype=np.float32)[None, :].repeat(200, axis=0)
+    stroke = np.asarray(bar(), dtype=np.float32) < 128
+    photo = np.where(stroke, shade * 0.25, shade).astype(np.uint8)
+    out = prepared(Image.fromarray(photo))
+    assert np.abs(out.astype(int) - reference.astype(int)).mean() < 6  # a global paper level gives about 49
