@@ -78,6 +78,20 @@ class PriceExplanation(BaseModel):
 
 
 class PriceResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "price": 29.94,
+                    "price_usd": 29940.0,
+                    "model": {"name": "boston", "version": "1.0.0"},
+                    "warnings": [],
+                    "explanation": None,
+                }
+            ]
+        }
+    )
+
     price: float = Field(description="median value in $1000s (MEDV)", examples=[29.94])
     price_usd: float = Field(description="the same in US dollars", examples=[29940.0])
     model: ModelRef
@@ -94,7 +108,23 @@ class TopDigit(BaseModel):
     probability: float
 
 
+DIGIT_EXAMPLE = {
+    "digit": 7,
+    "confidence": 0.9962,
+    "probabilities": [0.0001, 0.0004, 0.0021, 0.0005, 0.0001, 0.0001, 0.0, 0.9962, 0.0001, 0.0004],
+    "top": [
+        {"digit": 7, "probability": 0.9962},
+        {"digit": 2, "probability": 0.0021},
+        {"digit": 3, "probability": 0.0005},
+    ],
+    "model": {"name": "mnist", "version": "1.0.0"},
+    "input_image": None,
+}
+
+
 class DigitResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [DIGIT_EXAMPLE]})
+
     digit: int = Field(ge=0, le=9, examples=[7])
     confidence: float = Field(examples=[0.998])
     probabilities: list[float] = Field(min_length=10, max_length=10, description="calibrated, sum 1")

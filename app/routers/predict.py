@@ -13,7 +13,14 @@ from app.deps import StateDep, json_response
 from app.errors import ServiceError, UnsupportedMediaType
 from app.predictors.digit import DigitPredictor, Observe, Prepared
 from app.price_input import parse_batch, parse_single
-from app.schemas import DigitBatchResponse, DigitResponse, PriceBatchResponse, PriceResponse, error_responses
+from app.schemas import (
+    EXAMPLE_ROW,
+    DigitBatchResponse,
+    DigitResponse,
+    PriceBatchResponse,
+    PriceResponse,
+    error_responses,
+)
 from app.state import ServiceState
 from app.uploads import read_files
 
@@ -24,15 +31,21 @@ PRICE_ERRORS = error_responses(413, 415, 422, 500, 503)
 DIGIT_ERRORS = error_responses(413, 415, 422, 500, 503)
 
 
-def _json_body(schema_ref: str) -> dict[str, Any]:
-    return {
-        "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": schema_ref}}}}
-    }
+NAMED_EXAMPLE = {"summary": "features by name", "value": EXAMPLE_ROW}
+LIST_EXAMPLE = {"summary": "features as a list", "value": {"features": list(EXAMPLE_ROW.values())}}
+BATCH_EXAMPLE = {"summary": "two houses", "value": {"instances": [EXAMPLE_ROW, LIST_EXAMPLE["value"]]}}
+
+
+def _json_body(schema_ref: str, examples: dict[str, Any]) -> dict[str, Any]:
+    media = {"schema": {"$ref": schema_ref}, "examples": examples}
+    return {"requestBody": {"required": True, "content": {"application/json": media}}}
 
 
 def _upload_body(field: str, many: bool) -> dict[str, Any]:
     binary = {"type": "string", "format": "binary"}
     prop = {"type": "array", "items": binary} if many else binary
+    description = "PNG, JPEG, BMP, GIF, WebP or TIFF: a dark digit on light paper, or MNIST-style"
+    prop["description"] = description + (" (several files)" if many else "")
     schema = {"type": "object", "required": [field], "properties": {field: prop}}
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
 
@@ -49,7 +62,9 @@ async def _read_json(request: Request) -> bytes:
     response_model=PriceResponse,
     responses=PRICE_ERRORS,
     summary="Price one house",
-    openapi_extra=_json_body("#/components/schemas/PriceInstance"),
+    openapi_extra=_json_body(
+        "#/components/schemas/PriceInstance", {"named": NAMED_EXAMPLE, "list": LIST_EXAMPLE}
+    ),
 )
 async def predict_price(request: Request, state: StateDep, explain: ExplainQuery = False) -> Response:
     predictor = state.require_price()
@@ -62,7 +77,7 @@ async def predict_price(request: Request, state: StateDep, explain: ExplainQuery
     response_model=PriceBatchResponse,
     responses=PRICE_ERRORS,
     summary="Price several houses",
-    openapi_extra=_json_body("#/components/schemas/PriceBatchRequest"),
+    openapi_extra=_json_body("#/components/schemas/PriceBatchRequest", {"batch": BATCH_EXAMPLE}),
 )
 async def predict_price_batch(request: Request, state: StateDep, explain: ExplainQuery = False) -> Response:
     predictor = state.require_price()
