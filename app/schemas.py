@@ -108,7 +108,7 @@ class TopDigit(BaseModel):
     probability: float
 
 
-DIGIT_EXAMPLE = {
+DIGIT_EXAMPLE: dict[str, Any] = {
     "digit": 7,
     "confidence": 0.9962,
     "probabilities": [0.0001, 0.0004, 0.0021, 0.0005, 0.0001, 0.0001, 0.0, 0.9962, 0.0001, 0.0004],
