@@ -143,8 +143,10 @@ def main() -> None:
     plot_curves(out / "loss.png", curves, "NumPy linear regression: training MSE (normalized)", "MSE")
     print(f"test MSE {mse:.6f}  closed form {optimum.test_mse:.6f}  gap {results['gap_to_closed_form']:+.3%} "
           f"(target within 1%)")  # fmt: skip
-    print(f"tutorial settings (sgd, 50 epochs, batch 100, lr 0.1): test MSE {tutorial_mse:.6f}, "
-          f"gap {relative_gap(tutorial_mse, optimum.test_mse):+.1%}: too few steps for this conditioning")
+    print(
+        f"tutorial settings (sgd, 50 epochs, batch 100, lr 0.1): test MSE {tutorial_mse:.6f}, "
+        f"gap {relative_gap(tutorial_mse, optimum.test_mse):+.1%}: too few steps for this conditioning"
+    )
     print(f"wrote {out / 'results.json'} and {out / 'loss.png'}")
 
 
