@@ -61,17 +61,17 @@ export function postFile(url, blob, filename) {
   return callApi(url, { method: "POST", body: form });
 }
 
-/** Show an error (or hide the element when `error` is null). */
+/** Show an error near what caused it (or hide the element when `error` is null). */
 export function showError(element, error) {
-  if (!error) {
-    element.hidden = true;
-    element.textContent = "";
-    return;
-  }
-  const status = error.status ? ` (HTTP ${error.status})` : "";
-  const id = error.requestId ? ` Request id: ${error.requestId}.` : "";
-  element.textContent = `${error.message}${status}${id}`;
-  element.hidden = false;
+  clear(element);
+  element.hidden = !error;
+  if (!error) return;
+  const text = String(error.message || "Something went wrong.");
+  element.append(el("span", "error-message", text.charAt(0).toUpperCase() + text.slice(1)));
+  const meta = [];
+  if (error.status) meta.push(`HTTP ${error.status}${error.code ? ` ${error.code}` : ""}`);
+  if (error.requestId) meta.push(`request id ${error.requestId}`);
+  if (meta.length) element.append(el("span", "error-meta", meta.join(" · ")));
 }
 
 /** Remove an element's children and return it. */
@@ -86,4 +86,9 @@ export function el(tag, className, text) {
   if (className) node.className = className;
   if (text !== undefined) node.textContent = text;
   return node;
+}
+
+/** Smooth scrolling unless the user asked for reduced motion. */
+export function scrollBehavior() {
+  return window.matchMedia("(prefers-reduced-motion: reduce)").matches ? "auto" : "smooth";
 }

@@ -1,7 +1,7 @@
 // The digit panel: draw on a canvas (Pointer Events: mouse, pen, touch) or upload a file,
 // then POST /predict/digit?debug=true. The canvas is sent as dark ink on white, PNG;
 // the service inverts, crops and centres it the way MNIST digits are.
-import { postFile, showError, clear, el } from "./api.js";
+import { postFile, showError, clear, el, scrollBehavior } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
 const INK = "#111";
@@ -21,6 +21,7 @@ function resetCanvas() {
   ctx.lineCap = "round";
   ctx.lineJoin = "round";
   inked = false;
+  document.getElementById("digit-hint").hidden = false;
 }
 
 function toCanvas(event) {
@@ -41,6 +42,7 @@ function onDown(event) {
   ctx.arc(last.x, last.y, ctx.lineWidth / 2, 0, 2 * Math.PI);
   ctx.fill();
   inked = true;
+  $("digit-hint").hidden = true;
   showError($("digit-error"), null);
 }
 
@@ -111,7 +113,7 @@ function renderResult(res, source) {
   const m = res.model || {};
   $("digit-meta").textContent = `From ${source}` + (m.name ? ` · model ${m.name} ${m.version || ""}` : "");
   $("digit-result").hidden = false;
-  $("digit-value").scrollIntoView({ block: "nearest", behavior: "smooth" });
+  $("digit-value").scrollIntoView({ block: "nearest", behavior: scrollBehavior() });
 }
 
 function recogniseCanvas() {
@@ -160,6 +162,10 @@ export function initDigit() {
   canvas.addEventListener("pointermove", onMove);
   canvas.addEventListener("pointerup", onUp);
   canvas.addEventListener("pointercancel", onUp);
+  // A finger on the canvas draws: no scroll, zoom or other gesture may start from it.
+  for (const type of ["touchstart", "touchmove"]) {
+    canvas.addEventListener(type, (e) => e.preventDefault(), { passive: false });
+  }
   $("digit-clear").addEventListener("click", () => {
     resetCanvas();
     $("digit-result").hidden = true;

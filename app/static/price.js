@@ -1,5 +1,5 @@
 // The house-price form: built from GET /models/boston, sent to POST /predict/price?explain=true.
-import { callApi, postJson, showError, clear, el } from "./api.js";
+import { callApi, postJson, showError, clear, el, scrollBehavior } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
 const dollars = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", maximumFractionDigits: 0 });
@@ -10,24 +10,19 @@ const thousands = new Intl.NumberFormat("en-US", {
 let card = null;
 let exampleIndex = 0;
 
-/** The domain of one feature as the card describes it: {description, unit, min, max, integer}. */
+/** One feature as the card describes it: {description, unit, min, max, integer, trainingMin, trainingMax}. */
 function domainOf(name) {
-  const d = (card.domains && card.domains[name]) || {};
-  const pick = (...keys) => keys.map((k) => d[k]).find((v) => v !== undefined && v !== null);
+  const d = (card.features && card.features[name]) || {};
+  const given = (v) => (v === null || v === undefined ? undefined : Number(v));
   return {
-    description: pick("description") || "",
-    unit: pick("unit") || "",
-    min: pick("min", "minimum"),
-    max: pick("max", "maximum"),
-    integer: Boolean(pick("integer")),
+    description: d.description || "",
+    unit: d.unit || "",
+    min: given(d.minimum),
+    max: given(d.maximum),
+    integer: Boolean(d.integer),
+    trainingMin: given(d.training_min),
+    trainingMax: given(d.training_max),
   };
-}
-
-/** The training range of one feature, if the card gives it: [min, max] or null. */
-function trainingRangeOf(name) {
-  const r = card.training_range && card.training_range[name];
-  if (!r) return null;
-  return Array.isArray(r) ? r : [r.min, r.max];
 }
 
 function featureNames() {
@@ -47,7 +42,7 @@ function buildField(name) {
   input.step = d.integer ? "1" : "any";
   if (d.min !== undefined) input.min = String(d.min);
   if (d.max !== undefined) input.max = String(d.max);
-  const help = el("span", "range note", rangeText(name, d));
+  const help = el("span", "range note", rangeText(d));
   help.id = `${id}-range`;
   const msg = el("span", "field-error");
   msg.id = `${id}-error`;
@@ -58,14 +53,15 @@ function buildField(name) {
   return wrap;
 }
 
-function rangeText(name, d) {
+function rangeText(d) {
   const parts = [];
   if (d.min !== undefined && d.max !== undefined) parts.push(`allowed ${d.min} to ${d.max}`);
   else if (d.min !== undefined) parts.push(`at least ${d.min}`);
   else if (d.max !== undefined) parts.push(`at most ${d.max}`);
   if (d.integer) parts.push("whole number");
-  const tr = trainingRangeOf(name);
-  if (tr) parts.push(`training data ${tr[0]} to ${tr[1]}`);
+  if (d.trainingMin !== undefined && d.trainingMax !== undefined) {
+    parts.push(`seen in training ${d.trainingMin} to ${d.trainingMax}`);
+  }
   return parts.join("; ");
 }
 
@@ -111,9 +107,9 @@ function fillExample(i) {
     input.value = String(ex.features[name]);
     setFieldError(input, "");
   }
-  const actual = ex.MEDV !== undefined ? `; its actual median value was ${dollars.format(ex.MEDV * 1000)}` : "";
+  const actual = ex.MEDV !== undefined ? `; its real median value was ${dollars.format(ex.MEDV * 1000)}` : "";
   $("price-example-note").textContent =
-    `Example ${exampleIndex + 1} of ${examples.length} (test row ${ex.row})${actual}.`;
+    `Real tract ${exampleIndex + 1} of ${examples.length} from the test data${actual}.`;
 }
 
 /** Put the API's per-field complaints (if any) next to the fields they name. */
@@ -144,7 +140,7 @@ function renderResult(res) {
   warnings.hidden = !(res.warnings || []).length;
   renderExplanation(res.explanation);
   $("price-result").hidden = false;
-  $("price-value").scrollIntoView({ block: "nearest", behavior: "smooth" });
+  $("price-value").scrollIntoView({ block: "nearest", behavior: scrollBehavior() });
 }
 
 function renderExplanation(explanation) {
@@ -155,8 +151,9 @@ function renderExplanation(explanation) {
   }
   const entries = Object.entries(explanation.contributions).sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
   const scale = Math.max(...entries.map(([, v]) => Math.abs(v)), 1e-9);
-  $("price-explain-caption").textContent = "Why this price: starting from the model's baseline of " +
-    `${dollars.format(explanation.baseline * 1000)}, each feature adds or takes away:`;
+  $("price-explain-caption").textContent = "Why this price: the model starts from " +
+    `${dollars.format(explanation.baseline * 1000)} (every feature at its lowest value in the training data); ` +
+    "each feature then adds (green) or takes away (orange):";
   const bars = clear($("price-bars"));
   for (const [name, value] of entries) {
     const row = el("div", "bar-row");

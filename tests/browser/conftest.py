@@ -108,29 +108,50 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-def _open_page(browser: Any, server_url: str, width: int, height: int) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": width, "height": height})
+@pytest.fixture(scope="session")
+def desktop(browser: Any) -> Iterator[Any]:
+    """A browser context at desktop size, shared by the tests (each gets its own page).
+
+    Reduced motion turns the page's smooth scrolling off, so elements stay where they were measured.
+    """
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, reduced_motion="reduce")
     context.set_default_timeout(15_000)
+    yield context
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def phone(browser: Any) -> Iterator[Any]:
+    """A browser context at phone width (375 x 800), with touch."""
+    context = browser.new_context(
+        viewport={"width": 375, "height": 800}, has_touch=True, is_mobile=True, reduced_motion="reduce"
+    )
+    context.set_default_timeout(15_000)
+    yield context
+    context.close()
+
+
+def _open_page(context: Any, server_url: str) -> Iterator[Any]:
     page = context.new_page()
     errors: list[str] = []  # uncaught exceptions in the page's JavaScript
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(f"{server_url}/")
     page.wait_for_selector("#f-LSTAT")  # the form is built from the model card
     yield page
-    context.close()
+    page.close()
     assert errors == [], f"JavaScript errors on the page: {errors}"
 
 
 @pytest.fixture
-def page(browser: Any, server_url: str) -> Iterator[Any]:
-    """The page at desktop size, loaded and ready."""
-    yield from _open_page(browser, server_url, 1280, 900)
+def page(desktop: Any, server_url: str) -> Iterator[Any]:
+    """A fresh page at desktop size, loaded and ready."""
+    yield from _open_page(desktop, server_url)
 
 
 @pytest.fixture
-def phone_page(browser: Any, server_url: str) -> Iterator[Any]:
-    """The page at phone width (375 x 800)."""
-    yield from _open_page(browser, server_url, 375, 800)
+def phone_page(phone: Any, server_url: str) -> Iterator[Any]:
+    """A fresh page at phone width, loaded and ready."""
+    yield from _open_page(phone, server_url)
 
 
 @pytest.fixture

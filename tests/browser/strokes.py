@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -38,3 +39,42 @@ def draw_digit(page: Any, digit: int, selector: str = "#digit-canvas", steps: in
         for point in stroke[1:]:
             page.mouse.move(*at(point), steps=steps)
         page.mouse.up()
+
+
+class Finger:
+    """Touch input through one DevTools session: raw touch events, as a phone's touchscreen sends them.
+
+    Real touches catch what mouse events cannot: until the canvas cancelled its touch events, Chromium
+    turned a stroke into a gesture and dropped the click of the next tap on a button.
+    """
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.cdp = page.context.new_cdp_session(page)
+
+    def _touch(self, kind: str, points: list[dict[str, float]]) -> None:
+        self.cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+    def _box(self, selector: str) -> dict[str, float]:
+        box = self.page.locator(selector).bounding_box()
+        assert box is not None, f"{selector} is not visible"
+        return dict(box)
+
+    def tap(self, selector: str) -> None:
+        """Touch the middle of an element and lift the finger."""
+        box = self._box(selector)
+        self._touch("touchStart", [{"x": box["x"] + box["width"] / 2, "y": box["y"] + box["height"] / 2}])
+        self._touch("touchEnd", [])
+
+    def draw_digit(self, digit: int, selector: str = "#digit-canvas") -> None:
+        """Draw `digit` with the finger: touch start, moves (with midpoints), end, per stroke."""
+        box = self._box(selector)
+        for stroke in DIGIT_STROKES[digit]:
+            points = [
+                {"x": box["x"] + x * box["width"], "y": box["y"] + y * box["height"]} for x, y in stroke
+            ]
+            self._touch("touchStart", [points[0]])
+            for a, b in itertools.pairwise(points):
+                for t in (0.5, 1.0):
+                    self._touch("touchMove", [{k: a[k] + t * (b[k] - a[k]) for k in ("x", "y")}])
+            self._touch("touchEnd", [])

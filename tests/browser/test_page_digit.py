@@ -90,7 +90,7 @@ def test_api_error_is_shown_next_to_the_upload(
     page.set_input_files("#digit-file", str(path))
     error = page.locator("#digit-error")
     error.wait_for(state="visible")
-    assert message in error.inner_text()
+    assert message[0].upper() + message[1:] in error.inner_text()
     assert f"HTTP {expected.status_code}" in error.inner_text()
     assert page.locator("#digit-result").is_hidden()
     screenshot(page, "digit-api-error")

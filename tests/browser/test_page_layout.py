@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.browser.strokes import draw_digit
+from tests.browser.strokes import Finger
 
 UNLABELLED_CONTROLS = """() => [...document.querySelectorAll("input, button, select, textarea, canvas")]
     .filter(c => !(c.labels && c.labels.length) && !c.getAttribute("aria-label") && !c.textContent.trim())
@@ -36,12 +36,14 @@ def test_every_control_has_a_label(page: Any) -> None:
 
 def test_phone_width_has_no_sideways_scrolling(phone_page: Any, screenshot: Any) -> None:
     page = phone_page
-    page.click("#price-submit")
+    page.tap("#price-submit")
     page.wait_for_selector("#price-result:not([hidden])")
     page.locator("#digit-canvas").scroll_into_view_if_needed()
-    draw_digit(page, 7)
-    page.click("#digit-recognise")
+    finger = Finger(page)
+    finger.draw_digit(7)
+    finger.tap("#digit-recognise")
     page.wait_for_selector("#digit-result:not([hidden])")
+    assert page.inner_text("#digit-value") == "7"  # drawn with a finger
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     canvas = page.locator("#digit-canvas").bounding_box()
     assert canvas["x"] >= 0 and canvas["x"] + canvas["width"] <= 375

@@ -102,3 +102,22 @@ def test_keyboard_enter_submits_the_form(page: Any) -> None:
     page.keyboard.press("Enter")
     page.wait_for_selector("#price-result:not([hidden])")
     assert page.inner_text("#price-value").startswith("$")
+
+
+def test_api_rejection_is_shown_at_the_field(page: Any, api: httpx.Client, screenshot: Any) -> None:
+    # 1e300 passes the page's checks (TAX has no upper bound) but overflows the model's scaling.
+    features = {**a_changed_example(api), "TAX": 1e300}
+    answer = api.post("/predict/price", json=features)
+    assert answer.status_code == 422
+    message = answer.json()["error"]["message"]
+
+    fill_form(page, features)
+    page.click("#price-submit")
+    error = page.locator("#price-error")
+    error.wait_for(state="visible")
+    assert message[0].upper() + message[1:] in error.inner_text()
+    assert "HTTP 422" in error.inner_text()
+    assert page.inner_text("#f-TAX-error") != ""
+    assert page.get_attribute("#f-TAX", "aria-invalid") == "true"
+    assert page.locator("#price-result").is_hidden()
+    screenshot(page, "price-api-error")
