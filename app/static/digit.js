@@ -43,6 +43,7 @@ function onDown(event) {
   ctx.fill();
   inked = true;
   $("digit-hint").hidden = true;
+  $("digit-result").classList.add("stale"); // the answer shown is for the drawing before this stroke
   showError($("digit-error"), null);
 }
 
@@ -112,6 +113,7 @@ function renderResult(res, source) {
   });
   const m = res.model || {};
   $("digit-meta").textContent = `From ${source}` + (m.name ? ` · model ${m.name} ${m.version || ""}` : "");
+  $("digit-result").classList.remove("stale");
   $("digit-result").hidden = false;
   $("digit-value").scrollIntoView({ block: "nearest", behavior: scrollBehavior() });
 }

@@ -48,7 +48,10 @@ function buildField(name) {
   msg.id = `${id}-error`;
   msg.setAttribute("role", "alert");
   input.setAttribute("aria-describedby", `${help.id} ${msg.id}`);
-  input.addEventListener("input", () => setFieldError(input, ""));
+  input.addEventListener("input", () => {
+    setFieldError(input, "");
+    $("price-result").classList.add("stale"); // the shown price no longer matches the form
+  });
   wrap.append(label, input, help, msg);
   return wrap;
 }
@@ -139,6 +142,7 @@ function renderResult(res) {
   for (const w of res.warnings || []) warnings.append(el("li", null, w));
   warnings.hidden = !(res.warnings || []).length;
   renderExplanation(res.explanation);
+  $("price-result").classList.remove("stale");
   $("price-result").hidden = false;
   $("price-value").scrollIntoView({ block: "nearest", behavior: scrollBehavior() });
 }
@@ -199,7 +203,7 @@ async function loadCard() {
   } catch (err) {
     $("price-model").textContent = "The price model is not available.";
     showError($("price-card-error"), err);
-    setTimeout(loadCard, 5000); // 503 while the service warms up: try again
+    if (!err.status || err.status === 503) setTimeout(loadCard, 5000); // down or warming up: retry
     return;
   }
   const fields = clear($("price-fields"));
@@ -214,6 +218,9 @@ async function loadCard() {
 
 export function initPrice() {
   $("price-form").addEventListener("submit", submit);
-  $("price-example").addEventListener("click", () => fillExample(exampleIndex + 1));
+  $("price-example").addEventListener("click", () => {
+    fillExample(exampleIndex + 1);
+    $("price-form").requestSubmit(); // one click, one priced example
+  });
   loadCard();
 }
