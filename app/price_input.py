@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
 import orjson
 from pydantic import ValidationError
 
@@ -91,13 +89,13 @@ def instance_row(obj: Any, prefix: str = "") -> list[float]:
     return [values[name] for name in BOSTON_FEATURES]
 
 
-def parse_single(body: bytes) -> npt.NDArray[np.float64]:
-    """A /predict/price body -> (1, 13)."""
-    return np.asarray([instance_row(parse_json(body))], dtype=np.float64)
+def parse_single(body: bytes) -> list[list[float]]:
+    """A /predict/price body -> one row of 13 values."""
+    return [instance_row(parse_json(body))]
 
 
-def parse_batch(body: bytes, limit: int) -> npt.NDArray[np.float64]:
-    """A /predict/price/batch body -> (N, 13), N <= limit; a bad instance is named by its index."""
+def parse_batch(body: bytes, limit: int) -> list[list[float]]:
+    """A /predict/price/batch body -> N <= limit rows of 13 values; a bad instance is named by index."""
     obj = parse_json(body)
     if not isinstance(obj, dict) or set(obj) != {"instances"}:
         raise InvalidInput('body: expected {"instances": [...]}')
@@ -106,5 +104,4 @@ def parse_batch(body: bytes, limit: int) -> npt.NDArray[np.float64]:
         raise InvalidInput("instances: expected a non-empty list of instances")
     if len(instances) > limit:
         raise InvalidInput(f"instances: {len(instances)} instances, over the limit of {limit}")
-    rows = [instance_row(item, f"instances[{i}]") for i, item in enumerate(instances)]
-    return np.asarray(rows, dtype=np.float64)
+    return [instance_row(item, f"instances[{i}]") for i, item in enumerate(instances)]

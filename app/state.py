@@ -96,7 +96,7 @@ class ServiceState:
         self.slots[name].loaded = loaded
         if name == "boston":
             price = PricePredictor(loaded)
-            price.predict(np.asarray([price.feature_min]))  # warm-up
+            price.predict([list(price.feature_min)])  # warm-up
             self.price = price
         else:
             await self._load_digit(loaded)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from app.deps import StateDep, json_response
-from app.errors import ServiceError, UnsupportedMediaType
+from app.errors import InvalidInput, ServiceError, UnsupportedMediaType
 from app.predictors.digit import DigitPredictor, Observe, Prepared
 from app.price_input import parse_batch, parse_single
 from app.schemas import (
@@ -25,7 +25,6 @@ from app.state import ServiceState
 from app.uploads import read_files
 
 router = APIRouter(prefix="/predict", tags=["predict"])
-ExplainQuery = Annotated[bool, Query(description="add each feature's contribution and the baseline")]
 DebugQuery = Annotated[bool, Query(description="add the 28x28 image the network saw, as base64 PNG")]
 PRICE_ERRORS = error_responses(413, 415, 422, 500, 503)
 DIGIT_ERRORS = error_responses(413, 415, 422, 500, 503)
@@ -36,9 +35,31 @@ LIST_EXAMPLE = {"summary": "features as a list", "value": {"features": list(EXAM
 BATCH_EXAMPLE = {"summary": "two houses", "value": {"instances": [EXAMPLE_ROW, LIST_EXAMPLE["value"]]}}
 
 
+EXPLAIN_PARAM = {
+    "name": "explain",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "boolean", "default": False},
+    "description": "add each feature's contribution and the baseline",
+}
+TRUE, FALSE = frozenset({"true", "1", "yes", "on"}), frozenset({"false", "0", "no", "off"})
+
+
 def _json_body(schema_ref: str, examples: dict[str, Any]) -> dict[str, Any]:
+    """The body and query documented by hand: the price routes skip FastAPI's parameter machinery (speed)."""
     media = {"schema": {"$ref": schema_ref}, "examples": examples}
-    return {"requestBody": {"required": True, "content": {"application/json": media}}}
+    body = {"required": True, "content": {"application/json": media}}
+    return {"requestBody": body, "parameters": [EXPLAIN_PARAM]}
+
+
+def _explain(request: Request) -> bool:
+    value = request.query_params.get("explain")
+    if value is None or value.lower() in FALSE:
+        return False
+    if value.lower() in TRUE:
+        return True
+    detail = {"loc": ["query", "explain"], "msg": "expected a boolean", "type": "bool_parsing"}
+    raise InvalidInput(f"explain: expected a boolean (true or false), got {value[:20]!r}", [detail])
 
 
 def _upload_body(field: str, many: bool) -> dict[str, Any]:
@@ -66,8 +87,9 @@ async def _read_json(request: Request) -> bytes:
         "#/components/schemas/PriceInstance", {"named": NAMED_EXAMPLE, "list": LIST_EXAMPLE}
     ),
 )
-async def predict_price(request: Request, state: StateDep, explain: ExplainQuery = False) -> Response:
-    predictor = state.require_price()
+async def predict_price(request: Request) -> Response:
+    predictor = request.app.state.service.require_price()
+    explain = _explain(request)
     x = parse_single(await _read_json(request))
     return json_response(predictor.predict(x, explain)[0])
 
@@ -79,8 +101,10 @@ async def predict_price(request: Request, state: StateDep, explain: ExplainQuery
     summary="Price several houses",
     openapi_extra=_json_body("#/components/schemas/PriceBatchRequest", {"batch": BATCH_EXAMPLE}),
 )
-async def predict_price_batch(request: Request, state: StateDep, explain: ExplainQuery = False) -> Response:
+async def predict_price_batch(request: Request) -> Response:
+    state: ServiceState = request.app.state.service
     predictor = state.require_price()
+    explain = _explain(request)
     x = parse_batch(await _read_json(request), state.settings.max_price_batch)
     return json_response({"predictions": predictor.predict(x, explain, batch=True)})
 
