@@ -139,15 +139,23 @@ PRICE_CASES: dict[str, Hostile] = {
 }
 
 CASES = {**DIGIT_CASES, **PRICE_CASES}
+# The error code docs/API.md gives for each status, and the cases where it is more specific.
+CODE_BY_STATUS = {413: "payload_too_large", 415: "unsupported_media_type", 422: "invalid_input"}
+CODE_BY_CASE = {
+    "empty_file": "corrupt_image",
+    "truncated_png": "corrupt_image",
+    "truncated_jpeg": "corrupt_image",
+    "blank_1_x_5000": "no_ink",
+}
 
 
-def check_error_shape(response: httpx.Response) -> None:
-    """The one error JSON shape the service documents for every 4xx and 5xx."""
+def check_error_shape(response: httpx.Response, code: str) -> None:
+    """The one error JSON shape the service documents for every 4xx and 5xx, with the expected code."""
     body = response.json()
     assert set(body) >= {"error", "request_id"}, body
     error = body["error"]
     assert error["status"] == response.status_code
-    assert isinstance(error["code"], str) and error["code"]
+    assert error["code"] == code, body
     assert isinstance(error["message"], str) and error["message"]
     assert response.headers["x-request-id"] == body["request_id"]
 
@@ -170,7 +178,7 @@ def test_hostile_input(name: str, client: httpx.Client) -> None:
     assert response.status_code == case.status, response.text[:500]
     assert elapsed < HANG_GUARD_S, f"{name} took {elapsed:.1f} s"
     if case.status >= 400:
-        check_error_shape(response)
+        check_error_shape(response, CODE_BY_CASE.get(name, CODE_BY_STATUS[case.status]))
     else:
         check_success(case.path, response.json())
     assert client.get("/readyz").status_code == 200
@@ -189,6 +197,22 @@ def test_odd_but_valid_json_prices_as_plain(name: str, text: str, client: httpx.
     odd = client.post("/predict/price", content=text, headers=JSON)
     assert plain.status_code == odd.status_code == 200, odd.text
     assert odd.json()["price"] == plain.json()["price"]
+
+
+def test_declared_oversize_body_is_refused_before_it_is_sent(live_server: Any, client: httpx.Client) -> None:
+    """Content-Length of 50 MB and no body at all: the answer is 413 from the header alone."""
+    import socket
+
+    head = (
+        "POST /predict/digit HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+        f"Content-Length: {50 << 20}\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", live_server.port), timeout=HANG_GUARD_S) as sock:
+        sock.sendall(head.encode())
+        reply = sock.recv(65536).decode(errors="replace")
+    assert reply.startswith("HTTP/1.1 413"), reply[:300]
+    assert '"code":"payload_too_large"' in reply.replace(" ", ""), reply[:600]
+    assert client.get("/readyz").status_code == 200
 
 
 def test_service_survived_every_case(client: httpx.Client, live_server: Any) -> None:
