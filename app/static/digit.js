@@ -92,9 +92,14 @@ async function recognise(blobPromise, filename, source) {
   }
 }
 
+/** A probability as a percentage; "> 99.9%" rather than a rounded, overconfident "100.0%". */
+function percent(p) {
+  return p >= 0.9995 && p < 1 ? "> 99.9%" : `${(p * 100).toFixed(1)}%`;
+}
+
 function renderResult(res, source) {
   $("digit-value").textContent = String(res.digit);
-  $("digit-confidence").textContent = `${(res.confidence * 100).toFixed(1)}%`;
+  $("digit-confidence").textContent = percent(res.confidence);
   if (res.input_image) {
     $("digit-seen").src = `data:image/png;base64,${res.input_image}`;
   }
@@ -108,7 +113,7 @@ function renderResult(res, source) {
     const bar = el("div", "bar");
     bar.style.width = `${Math.max(p * 100, 0)}%`;
     track.append(bar);
-    row.append(el("span", "bar-label", String(digit)), track, el("span", "bar-value", `${(p * 100).toFixed(1)}%`));
+    row.append(el("span", "bar-label", String(digit)), track, el("span", "bar-value", percent(p)));
     bars.append(row);
   });
   const m = res.model || {};

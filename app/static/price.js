@@ -124,7 +124,7 @@ function showFieldDetails(details) {
     const name = Array.isArray(loc) ? loc[loc.length - 1] : loc;
     const input = typeof name === "string" ? $(`f-${name}`) : null;
     if (input) {
-      setFieldError(input, item.msg || item.message || "rejected by the service");
+      setFieldError(input, `The service rejected ${name}: ${item.msg || item.message || "invalid value"}.`);
       shown = true;
     }
   }
