@@ -1,7 +1,7 @@
 // The digit panel: draw on a canvas (Pointer Events: mouse, pen, touch) or upload a file,
 // then POST /predict/digit?debug=true. The canvas is sent as dark ink on white, PNG;
 // the service inverts, crops and centres it the way MNIST digits are.
-import { postFile, showError, clear, el, scrollBehavior } from "./api.js";
+import { callApi, postFile, showError, clear, el, scrollBehavior } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
 const INK = "#111";
@@ -161,7 +161,21 @@ function setUpDrop() {
   });
 }
 
+/** Name the model and its test accuracy, or say why it is not available. */
+async function loadCard() {
+  try {
+    const card = await callApi("/models/mnist");
+    const accuracy = card.metrics && card.metrics.test_accuracy;
+    $("digit-model").textContent = `Model ${card.name} ${card.version}` +
+      (accuracy !== undefined ? ` · ${(accuracy * 100).toFixed(1)}% right on 10,000 held-out MNIST digits.` : ".");
+  } catch (err) {
+    $("digit-model").textContent = `The digit model is not available: ${err.message}`;
+    if (!err.status || err.status === 503) setTimeout(loadCard, 5000); // down or warming up: retry
+  }
+}
+
 export function initDigit() {
+  loadCard();
   canvas = $("digit-canvas");
   ctx = canvas.getContext("2d");
   resetCanvas();

@@ -2,6 +2,8 @@
 
 Playwright's own browser download does not work here; the tests drive /usr/bin/chromium
 (`apt-get install -y chromium`) and are skipped, with that reason, when it is missing.
+The server serves the committed models (models/boston, models/mnist); BROWSER_TEST_MODELS_DIR
+points it elsewhere while developing.
 """
 
 from __future__ import annotations
@@ -66,7 +68,15 @@ def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
         except httpx.HTTPError:
             pass
         time.sleep(0.25)
-    raise RuntimeError(f"server not ready after {READY_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
+    health = httpx.get(f"{url}/health", timeout=5.0).text
+    raise RuntimeError(f"server not ready after {READY_TIMEOUT_S} s: {health}\n{log.read_text()[-3000:]}")
+
+
+def _server_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PADDLE_SERVE_")}
+    if os.environ.get("BROWSER_TEST_MODELS_DIR"):
+        env["PADDLE_SERVE_MODELS_DIR"] = os.environ["BROWSER_TEST_MODELS_DIR"]
+    return env
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +87,7 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("browser-server") / "server.log"
     cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=_server_env())
     try:
         _wait_ready(proc, url, log)
         yield url

@@ -49,3 +49,12 @@ def test_phone_width_has_no_sideways_scrolling(phone_page: Any, screenshot: Any)
     assert canvas["x"] >= 0 and canvas["x"] + canvas["width"] <= 375
     assert page.locator("#digit-recognise").bounding_box()["height"] >= 44  # a finger-sized target
     screenshot(page, "phone-375")
+
+
+def test_both_models_are_named_with_their_test_scores(page: Any, api: httpx.Client) -> None:
+    boston, mnist = api.get("/models/boston").json(), api.get("/models/mnist").json()
+    assert f"Model boston {boston['version']}" in page.inner_text("#price-model")
+    accuracy = f"{mnist['metrics']['test_accuracy'] * 100:.1f}% right"
+    page.wait_for_function(
+        "t => document.getElementById('digit-model').textContent.includes(t)", arg=accuracy
+    )
