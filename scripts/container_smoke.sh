@@ -2,7 +2,10 @@
 # Build the serving image with docker compose, run it, check it through the published
 # port, tear it down. Needs root: it starts its own dockerd (no system engine needed).
 #
-#   scripts/container_smoke.sh            # cold: ~2-5 min, warm (layers cached): ~30 s
+#   scripts/container_smoke.sh            # cold: ~5-8 min, warm (layers cached): ~30 s
+#   scripts/container_smoke.sh prepare    # only the engine-free set-up: apt packages, compose
+#                                         # plugin, the stand-in base tarball (test.sh runs it
+#                                         # in the background while pytest runs)
 #
 # Environment:
 #   PADDLE_SERVE_CACHE   cache folder (default: <repo>/.cache, git-ignored): stand-in base
@@ -182,7 +185,18 @@ check_shutdown() {
     log "exited 0 on SIGTERM"
 }
 
+prepare() {  # the slow, engine-free part; scripts/test.sh runs it in the background early
+    ensure_apt_packages
+    ensure_compose_plugin
+    [ -s "$STANDIN_TAR" ] && { log "stand-in base image tarball cached"; return; }
+    WORK=$(mktemp -d /tmp/paddle-serve-prepare.XXXXXX)
+    trap 'rm -rf "$WORK"' EXIT
+    build_standin_tarball
+    log "stand-in tarball ready: $STANDIN_TAR"
+}
+
 main() {
+    [ "${1:-}" = prepare ] && { prepare; return; }
     ensure_apt_packages
     exec 9>/tmp/paddle-serve-container-smoke.lock
     flock 9  # one smoke run (one private dockerd on the shared data-root) at a time
