@@ -35,7 +35,7 @@ function buildField(name) {
   const id = `f-${name}`;
   const label = el("label");
   label.htmlFor = id;
-  label.append(el("abbr", "code", name), `: ${d.description || name}`);
+  label.append(el("span", "code", name), `: ${d.description || name}`);
   if (d.unit) label.append(" ", el("span", "unit", `(${d.unit})`));
   const input = el("input");
   Object.assign(input, { id, name, type: "number", required: true, inputMode: d.integer ? "numeric" : "decimal" });
