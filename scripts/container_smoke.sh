@@ -172,6 +172,7 @@ check_security() {
     [[ "$secopt" == *no-new-privileges* ]] || die "no-new-privileges not set: $secopt"
     capeff=$(docker exec "$CID" sh -c 'cat /proc/1/status' | awk '/^CapEff:/ {print $2}')
     [ "$capeff" = 0000000000000000 ] || die "the process has effective capabilities $capeff"
+    [ "$(docker inspect --format '{{.HostConfig.Memory}}' "$CID")" -gt 0 ] || die "no memory limit"
     log "uid $uid, read-only rootfs, models not writable, CapAdd $caps_add, CapDrop $caps_drop," \
         "CapEff $capeff, $secopt"
 }
