@@ -79,7 +79,7 @@ def _server_env() -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real app (`app.main:app`) with the committed models, on a free port; killed at the end."""
     port = _free_port()
@@ -100,14 +100,14 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def api(server_url: str) -> Iterator[httpx.Client]:
     """A plain HTTP client for the same server, to compare the page with the API."""
     with httpx.Client(base_url=server_url, timeout=30.0) as client:
         yield client
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     """One headless Chromium for the whole run."""
     from playwright.sync_api import sync_playwright
@@ -118,7 +118,7 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def desktop(browser: Any) -> Iterator[Any]:
     """A browser context at desktop size, shared by the tests (each gets its own page).
 
@@ -130,7 +130,7 @@ def desktop(browser: Any) -> Iterator[Any]:
     context.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def phone(browser: Any) -> Iterator[Any]:
     """A browser context at phone width (375 x 800), with touch."""
     context = browser.new_context(
