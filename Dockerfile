@@ -3,19 +3,8 @@
 # Works with the legacy builder (no BuildKit features).
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    GLOG_minloglevel=2 \
-    PYTHONWARNINGS="ignore:No ccache found:UserWarning" \
-    FLAGS_call_stack_level=0 \
-    OMP_NUM_THREADS=1 \
-    HOME=/tmp \
-    PADDLE_SERVE_HOST=0.0.0.0 \
-    PADDLE_SERVE_PORT=8000 \
-    PADDLE_SERVE_MODELS_DIR=/srv/models \
-    PADDLE_SERVE_WORKERS=1
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # The app user owns nothing in the image: code and models stay root-owned and read-only.
 RUN groupadd --system --gid 10001 app \
@@ -38,6 +27,18 @@ RUN python -m pip install --no-cache-dir --no-deps --requirement /tmp/requiremen
     && python -m pip check \
     && rm -rf /tmp/requirements.txt /tmp/* \
         "$(python -c 'import importlib.util as u; print(u.find_spec("paddle").submodule_search_locations[0])')/include"
+
+# Runtime settings after the dependency layer, so changing them does not reinstall anything.
+# HOME=/tmp: the root filesystem is read-only at run time (docker-compose.yml), /tmp a tmpfs.
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    GLOG_minloglevel=2 \
+    PYTHONWARNINGS="ignore:No ccache found:UserWarning" \
+    HOME=/tmp \
+    PADDLE_SERVE_HOST=0.0.0.0 \
+    PADDLE_SERVE_PORT=8000 \
+    PADDLE_SERVE_MODELS_DIR=/srv/models \
+    PADDLE_SERVE_WORKERS=1
 
 COPY app/ /srv/app/
 COPY models/ /srv/models/

@@ -177,6 +177,17 @@ check_security() {
         "CapEff $capeff, $secopt"
 }
 
+check_image_healthcheck() {  # compose sets its own; run the Dockerfile's HEALTHCHECK too
+    local test
+    test=$(docker inspect --format '{{json .Config.Healthcheck.Test}}' "$(docker inspect --format '{{.Image}}' "$CID")")
+    "$PY" -c 'import json, subprocess, sys
+test = json.loads(sys.argv[2])
+assert test[0] == "CMD", test
+sys.exit(subprocess.run(["docker", "exec", sys.argv[1], *test[1:]]).returncode)' "$CID" "$test" \
+        || die "the image's HEALTHCHECK command fails: $test"
+    log "the image's own HEALTHCHECK command passes"
+}
+
 check_shutdown() {
     log "docker compose stop (SIGTERM)"
     compose stop --timeout 20 api >/dev/null
@@ -211,6 +222,7 @@ main() {
     log "requests through http://127.0.0.1:$PADDLE_SERVE_HOST_PORT"
     "$PY" "$ROOT/scripts/container_smoke_client.py" "http://127.0.0.1:$PADDLE_SERVE_HOST_PORT"
     check_security
+    check_image_healthcheck
     local size
     size=$(docker image inspect --format '{{.Size}}' "$(docker inspect --format '{{.Image}}' "$CID")")
     log "image size: $((size / 1000000)) MB ($size bytes)"
