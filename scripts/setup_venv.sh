@@ -7,7 +7,8 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${VENV:-$ROOT/.venv}
-case "${1:-serve}" in
+MODE=${1:-serve}
+case "$MODE" in
     serve) SPEC="$ROOT" ;;
     dev) SPEC="$ROOT[train,dev]" ;;
     *) echo "usage: $0 [serve|dev]" >&2; exit 2 ;;
@@ -21,7 +22,7 @@ find_python() {
             echo "$candidate"; return
         fi
     done
-    echo "Python 3.11 is required (paddlepaddle 3.3.1 wheels): install it or set PYTHON" >&2
+    echo "pyproject.toml requires Python 3.11: install it or set PYTHON=" >&2
     exit 1
 }
 
@@ -34,12 +35,12 @@ fi
 stamp="$VENV/.paddle-serve-installed"
 hash=$(cat "$ROOT/pyproject.toml" "$ROOT/requirements/constraints.txt" | sha256sum | cut -c1-16)
 have=$(cat "$stamp" 2>/dev/null || true)
-[ "$have" = "$hash-dev" ] || [ "$have" = "$hash-${1:-serve}" ] && exit 0
+[ "$have" = "$hash-dev" ] || [ "$have" = "$hash-$MODE" ] && exit 0
 
 pip() {  # this machine's pip.conf names local indexes that may be absent: hide that noise
     "$VENV/bin/python" -m pip "$@" 2> >(grep -v '^WARNING: Location' >&2 || true)
 }
-echo "installing ${SPEC#"$ROOT"} into $VENV (pinned by requirements/constraints.txt)"
+echo "installing paddle-serve ($MODE) into $VENV, pinned by requirements/constraints.txt"
 pip install --quiet --constraint "$ROOT/requirements/constraints.txt" --editable "$SPEC"
 pip check >/dev/null || { pip check; exit 1; }
-echo "$hash-${1:-serve}" > "$stamp"
+echo "$hash-$MODE" > "$stamp"
