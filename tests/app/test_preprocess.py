@@ -146,3 +146,16 @@ def test_shaded_paper_is_flattened() -> None:
     photo = np.where(stroke, shade * 0.25, shade).astype(np.uint8)
     out = prepared(Image.fromarray(photo))
     assert np.abs(out.astype(int) - reference.astype(int)).mean() < 6  # a global paper level gives about 49
+
+
+def test_thin_pen_strokes_are_widened_to_mnist_width() -> None:
+    """A ballpoint '7' on a big page: 3 px strokes in a 400 px digit would be 0.15 px after scaling."""
+    from app.predictors.preprocess import stroke_width
+
+    page = Image.new("L", (1000, 800), 255)
+    ImageDraw.Draw(page).line([(300, 200), (600, 200), (420, 600)], fill=0, width=3)
+    out = prepared(page)
+    assert 2.0 <= stroke_width(out.astype(np.float32)) <= 4.5
+    assert 60 <= int((out > 128).sum()) <= 200  # MNIST digits have ~100 such pixels
+    normal = prepared(bar())  # a stroke as wide as MNIST's is left alone
+    np.testing.assert_array_equal(normal, prepared(bar()))
