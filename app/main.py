@@ -93,7 +93,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=ui.STATIC_DIR, check_dir=False), name="static")
     install_error_handlers(app)
-    app.add_middleware(ServiceMiddleware, metrics=metrics, body_limit=_body_limit(settings))
+    app.add_middleware(
+        ServiceMiddleware, metrics=metrics, body_limit=_body_limit(settings), access_log=settings.access_log
+    )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origin_list,

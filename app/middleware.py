@@ -35,10 +35,13 @@ def _route_label(scope: Scope) -> str:
 class ServiceMiddleware:
     """Wraps every HTTP request; `body_limit(path)` gives the largest body a path accepts."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, body_limit: Callable[[str], int]) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, body_limit: Callable[[str], int], access_log: bool = True
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.body_limit = body_limit
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -90,7 +93,7 @@ class ServiceMiddleware:
         route, method = _route_label(scope), scope["method"]
         self.metrics.requests.labels(route, method, status).inc()
         self.metrics.latency.labels(route, method, status).observe(seconds)
-        if scope["path"] not in QUIET_PATHS:
+        if self.access_log and scope["path"] not in QUIET_PATHS:
             access_logger.info("%s %s %d %.1f ms", method, scope["path"], status, seconds * 1000)
 
 

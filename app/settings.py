@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, gt=0)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, gt=0, lt=65536)
+    access_log: bool = Field(
+        default=True, description="one log line per request (not /livez, /readyz, /metrics)"
+    )
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
 
     @cached_property

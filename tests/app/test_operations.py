@@ -188,3 +188,14 @@ def test_a_broken_model_folder_keeps_readyz_503_and_its_routes_503(
         "missing_card": "card.json",
     }
     assert expected[broken] in caplog.text and str(root / "mnist") in caplog.text
+
+
+def test_the_access_log_can_be_turned_off(models_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    logger = logging.getLogger("app")
+    logger.addHandler(caplog.handler)
+    try:
+        with make_client(models_dir, access_log=False) as quiet:
+            assert quiet.post("/predict/price", json=ROW).status_code == 200
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert not [r for r in caplog.records if r.name == "app.access"]
