@@ -226,6 +226,7 @@ main() {
     local size
     size=$(docker image inspect --format '{{.Size}}' "$(docker inspect --format '{{.Image}}' "$CID")")
     log "image size: $((size / 1000000)) MB ($size bytes)"
+    log "memory in use: $(docker stats --no-stream --format '{{.MemUsage}}' "$CID")"
     check_shutdown
 }
 
