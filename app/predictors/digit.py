@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from app.predictors.preprocess import decode_image, to_mnist
+from app.predictors.preprocess import decode_image, set_pixel_limit, to_mnist
 from models.artifacts import LoadedModel
 from models.features import scale_pixels
 
@@ -42,6 +42,7 @@ class DigitPredictor:
         self.temperature = float(loaded.card.get("calibration", {}).get("temperature", 1.0))
         self.model = {"name": loaded.name, "version": loaded.version}
         self.max_pixels = max_pixels
+        set_pixel_limit(max_pixels)
 
     def prepare(self, data: bytes, observe: Observe | None = None) -> Prepared:
         """Decode and bring to MNIST form; raises the client errors of `preprocess`."""

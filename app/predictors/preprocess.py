@@ -30,6 +30,15 @@ MNIST_STROKE = 10.0  # MNIST's median stroke there (2.6 px of the 20 px box, tim
 THIN_STROKE = 0.6  # strokes thinner than this fraction of MNIST's are widened to about MNIST's
 Grey = npt.NDArray[np.float32]
 
+# Pictures over the limit are refused from their header (413) before PIL's own check would warn;
+# the filter is set once here, not per call (catch_warnings is not thread-safe).
+warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+
+
+def set_pixel_limit(max_pixels: int) -> None:
+    """PIL's own decompression-bomb limit: it refuses at twice this many pixels, even in frames."""
+    Image.MAX_IMAGE_PIXELS = max_pixels
+
 
 class NoInkError(InvalidInput):
     """Raised when an image holds no mark that stands out from its background."""
@@ -50,7 +59,7 @@ def decode_image(data: bytes, max_pixels: int) -> Grey:
     try:
         image: Image.Image = Image.open(io.BytesIO(data), formats=FORMATS)
     except Image.DecompressionBombError as exc:
-        raise PayloadTooLarge(f"image has too many pixels ({exc})") from None
+        raise PayloadTooLarge(f"image is over the limit of {max_pixels} pixels ({exc})") from None
     except Exception:  # UnidentifiedImageError and friends: not one of the formats we read
         if data.startswith(SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
             raise DecodeError("the image is truncated or corrupt (its header does not parse)") from None
@@ -59,10 +68,8 @@ def decode_image(data: bytes, max_pixels: int) -> Grey:
     if width * height > max_pixels:
         raise PayloadTooLarge(f"image is {width}x{height} pixels, over the limit of {max_pixels} pixels")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return to_grey(_load_reduced(image))
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        return to_grey(_load_reduced(image))
+    except Image.DecompressionBombError as exc:
         raise PayloadTooLarge(f"image has too many pixels ({exc})") from None
     except Exception as exc:  # truncated data, bad chunks, broken EXIF...
         raise DecodeError(f"the image is truncated or corrupt ({type(exc).__name__})") from None

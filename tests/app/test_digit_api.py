@@ -138,7 +138,8 @@ def test_an_upload_over_the_limit_is_413_before_it_is_read(models_dir: Path) -> 
 
 def test_the_pixel_limit_is_configurable(models_dir: Path) -> None:
     with make_client(models_dir, max_image_pixels=100 * 100) as small:
-        assert_error(post_file(small, drawn_digit_png(size=200)), 413, "200x200")
+        assert_error(post_file(small, drawn_digit_png(size=120)), 413, "120x120", "limit of 10000")
+        assert_error(post_file(small, drawn_digit_png(size=200)), 413, "limit of 10000")
         assert post_file(small, drawn_digit_png(size=100, offset=(5, 5))).status_code == 200
 
 
