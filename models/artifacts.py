@@ -91,6 +91,7 @@ def write_model_folder(folder: Path, network: nn.Layer, card: dict[str, Any]) ->
     # Write then rename, so a crash never leaves a half-written card next to new parameters.
     with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp") as tmp:
         tmp.write(text)
+    os.chmod(tmp.name, 0o644)  # NamedTemporaryFile makes it 0600; the card must be as readable as the rest
     os.replace(tmp.name, folder / CARD_NAME)
     return card
 
