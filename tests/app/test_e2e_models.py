@@ -13,10 +13,6 @@ from app.settings import Settings
 from models import MODELS_DIR
 from models.features import BOSTON_FEATURES
 
-MNIST_PRESENT = (MODELS_DIR / "mnist" / "card.json").exists()
-# TODO(service): drop this skip once the training helper commits models/mnist (due 12:30-12:50).
-needs_mnist = pytest.mark.skipif(not MNIST_PRESENT, reason="models/mnist not committed yet")
-
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[TestClient]:
@@ -26,7 +22,6 @@ def served() -> Iterator[TestClient]:
         yield client
 
 
-@needs_mnist
 def test_both_committed_models_load_and_the_service_is_ready(served: TestClient) -> None:
     health = served.get("/health").json()
     statuses = {name: m["status"] for name, m in health["models"].items()}
@@ -83,7 +78,6 @@ def read_digits(served: TestClient, uploads: list[bytes], chunk: int = 32) -> li
     return digits
 
 
-@needs_mnist
 def test_mnist_test_images_as_png_come_back_right(served: TestClient, mnist_test: tuple) -> None:
     from scripts.eval_digit_http import png
 
@@ -96,7 +90,6 @@ def test_mnist_test_images_as_png_come_back_right(served: TestClient, mnist_test
         assert single["digit"] == digits[i]
 
 
-@needs_mnist
 @pytest.mark.parametrize("style", ["rgb_png", "rgba_png", "jpeg"])
 def test_large_off_centre_dark_on_white_digits_come_back_right(
     served: TestClient, mnist_test: tuple, style: str
