@@ -21,10 +21,11 @@ from tests.hardening.fixture_models import write_models
 from tests.hardening.hostile_payloads import digit_image, encode
 from tests.hardening.test_model_faults import PRICE
 
-# 128-channel convolutions: ~50 ms per image on an idle core, so a batch of 8 is ~0.4 s.
-SLOW_CHANNELS = (128, 128, 128, 128)
+# 384-channel convolutions: ~40 ms per image with onnxruntime on an idle core (dygraph: several
+# times more), so a batch of 16 is in the model long enough to be seen there.
+SLOW_CHANNELS = (384, 384, 384, 384)
 QUEUE_LIMIT = 24  # images
-IN_FLIGHT = 16  # images of the digit batch in the model at SIGTERM (~0.8 s of work)
+IN_FLIGHT = 16  # images of the digit batch in the model at SIGTERM
 
 TRICKLE_S = 4.0  # each in-flight request sends its body over this long
 
@@ -67,6 +68,7 @@ def hammer(url: str, stop: threading.Event, outcomes: list[tuple[float, str]]) -
 def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     models = write_models(tmp_path_factory.mktemp("slow-models"), channels=SLOW_CHANNELS, hidden=64)
     env = {"PADDLE_SERVE_MODELS_DIR": str(models), "PADDLE_SERVE_QUEUE_LIMIT": str(QUEUE_LIMIT)}
+    env["PADDLE_SERVE_INFERENCE_TIMEOUT_S"] = "30"  # overload here is the full queue, whatever the backend
     server = LiveServer(env, log_path=tmp_path_factory.mktemp("slow-log") / "server.log")
     with server:
         yield server
