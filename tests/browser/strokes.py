@@ -25,7 +25,7 @@ DIGIT_STROKES: dict[int, list[list[Point]]] = {
 }
 
 
-def draw_digit(page: Any, digit: int, selector: str = "#digit-canvas", steps: int = 4) -> None:
+def draw_digit(page: Any, digit: int, selector: str = "#digit-canvas", steps: int = 2) -> None:
     """Draw `digit` on the canvas with real mouse events (down, moves, up)."""
     box = page.locator(selector).bounding_box()
     assert box is not None, f"{selector} is not visible"
