@@ -1,12 +1,12 @@
 """The naive baseline: a FastAPI app that runs the same networks per request, in dygraph eval mode.
 
-No batching, no exported backend, no thread: decode the upload, run the network, answer.
+No batching, no exported backend, no thread: decode the upload with the service's own
+preprocessing (so both do the same work per image), run the network, answer.
     BENCH_MODELS_DIR=models uvicorn bench.baseline:app
 """
 
 from __future__ import annotations
 
-import io
 import os
 import warnings
 from collections.abc import AsyncIterator
@@ -16,13 +16,14 @@ from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, UploadFile
-from PIL import Image
 from pydantic import BaseModel, create_model
 
-from models.features import BOSTON_FEATURES, IMAGE_SIZE, scale_pixels
+from app.predictors.preprocess import decode_image, to_mnist
+from models.features import BOSTON_FEATURES, scale_pixels
 
 warnings.filterwarnings("ignore", message="No ccache found")
 MODELS: dict[str, Any] = {}
+MAX_PIXELS = 40_000_000
 PriceRequest: type[BaseModel] = create_model(  # type: ignore[call-overload]
     "PriceRequest", **{name: (float, ...) for name in BOSTON_FEATURES}
 )
@@ -69,8 +70,7 @@ async def predict_price(request: PriceRequest) -> dict[str, float]:  # type: ign
 async def predict_digit(file: UploadFile) -> dict[str, Any]:
     import paddle
 
-    image = Image.open(io.BytesIO(await file.read())).convert("L").resize((IMAGE_SIZE, IMAGE_SIZE))
-    x = scale_pixels(np.asarray(image, dtype=np.uint8)[None])
+    x = scale_pixels(to_mnist(decode_image(await file.read(), MAX_PIXELS))[None])
     with paddle.no_grad():
         logits = MODELS["mnist"].network(paddle.to_tensor(x)).numpy()[0]
     p = np.exp(logits - logits.max())

@@ -1,14 +1,14 @@
 """LitServe serving the same networks with its own batching, for the benchmark to compare against.
 
-Given the service's own inference paths (NumPy for prices, the digit backend of app/inference.py),
-so that the comparison is of the serving machinery, not of the model code.
+Given the service's own preprocessing and inference paths (NumPy for prices; for digits the
+preprocessing of app/predictors/preprocess.py and the backend of app/inference.py), so that the
+comparison is of the serving machinery, not of the work per request.
     BENCH_MODELS_DIR=models python -m bench.litserve_app --port 8002
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import warnings
 from pathlib import Path
@@ -16,9 +16,9 @@ from typing import Any
 
 import litserve as ls
 import numpy as np
-from PIL import Image
 
-from models.features import BOSTON_FEATURES, IMAGE_SIZE, scale_pixels
+from app.predictors.preprocess import decode_image, to_mnist
+from models.features import BOSTON_FEATURES, scale_pixels
 
 warnings.filterwarnings("ignore", message="No ccache found")
 
@@ -67,8 +67,7 @@ class DigitAPI(ls.LitAPI):
 
     def decode_request(self, request):  # type: ignore[no-untyped-def]  # unannotated: LitServe passes the form
         data = request["file"].file.read()
-        image = Image.open(io.BytesIO(data)).convert("L").resize((IMAGE_SIZE, IMAGE_SIZE))
-        return scale_pixels(np.asarray(image, dtype=np.uint8)[None])[0]
+        return scale_pixels(to_mnist(decode_image(data, 40_000_000))[None])[0]
 
     def batch(self, inputs: list[np.ndarray]) -> np.ndarray:
         return np.stack(inputs)
