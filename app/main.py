@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from pydantic.json_schema import models_json_schema
 
 from app.errors import install_error_handlers
@@ -87,7 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level)
     metrics = Metrics()
-    app = FastAPI(title="paddle-serve", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    # /docs and /redoc load Swagger UI and ReDoc from the package, not a CDN: users may be offline.
+    app = FastAPIOffline(title="paddle-serve", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.service = ServiceState(settings, metrics)
     for router in (predict.router, health.router, models.router, ui.router):
         app.include_router(router)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -149,6 +150,17 @@ def test_openapi_documents_errors_and_examples(client: TestClient) -> None:
     components = schema["components"]["schemas"]
     assert components["PriceFeatures"]["examples"] and "PriceInstance" in components
     assert client.get("/docs").status_code == 200
+
+
+def test_docs_load_their_assets_from_the_service_not_a_cdn(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assets = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", page.text)
+    assert any(a.endswith("swagger-ui-bundle.js") for a in assets)
+    for asset in assets:
+        assert asset.startswith("/"), f"/docs loads {asset} from elsewhere"
+        assert client.get(asset).status_code == 200, asset
+    assert client.get("/redoc").status_code == 200
 
 
 def test_root_serves_the_page(client: TestClient) -> None:
