@@ -5,6 +5,8 @@ orjson rejects NaN and Infinity tokens; the pydantic models (strict, finite, dom
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any
 
 import orjson
@@ -18,6 +20,37 @@ N_FEATURES = len(BOSTON_FEATURES)
 _validate = PriceFeatures.model_validate
 
 
+class _NonFinite:
+    """Stands for a NaN or Infinity token while looking for where it was sent."""
+
+
+def _non_finite_path(body: bytes) -> str | None:
+    """Where the first NaN, Infinity or overflowing number sits (`instances[2].CRIM`), or None."""
+    marker = _NonFinite()
+    try:
+        value = json.loads(
+            body,
+            parse_constant=lambda _: marker,
+            parse_float=lambda s: float(s) if math.isfinite(float(s)) else marker,  # 1e309
+        )
+    except (ValueError, RecursionError):
+        return None
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:  # depth-first, in document order
+        path, node = stack.pop()
+        if node is marker:
+            return path or "body"
+        if isinstance(node, dict):
+            stack += [(_where(path, str(k)), v) for k, v in reversed(node.items())]
+        elif isinstance(node, list):
+            names = BOSTON_FEATURES if path.endswith("features") and len(node) == N_FEATURES else None
+            stack += [
+                (f"{path}[{i}]" + (f" ({names[i]})" if names else ""), v)
+                for i, v in reversed(list(enumerate(node)))
+            ]
+    return None
+
+
 def parse_json(body: bytes) -> Any:
     """Bytes -> Python value; invalid JSON (including NaN, Infinity, bad UTF-8) is a 422."""
     if not body:
@@ -25,9 +58,10 @@ def parse_json(body: bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise InvalidInput(
-            f"body is not valid JSON ({exc.msg}; NaN and Infinity are not numbers here)"
-        ) from None
+        where = _non_finite_path(body)  # only on this error path: the hot path parses once
+        if where is not None:
+            raise InvalidInput(f"{where}: NaN and Infinity are not numbers; send a finite number") from None
+        raise InvalidInput(f"body is not valid JSON ({exc.msg})") from None
 
 
 def _where(prefix: str, name: str) -> str:

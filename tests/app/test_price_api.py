@@ -122,7 +122,11 @@ def test_a_missing_field_is_named(client: TestClient) -> None:
 @pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e309"])
 def test_nan_and_infinity_are_rejected(client: TestClient, token: str) -> None:
     text = json.dumps({**ROW, "CRIM": "@"}).replace('"@"', token)
-    assert_error(raw(client, text), 422)
+    assert_error(raw(client, text), 422, "CRIM", "finite")
+    listed = json.dumps({"instances": [ROW, {"features": [*(ROW[n] for n in BOSTON_FEATURES[:12]), "@"]}]})
+    assert_error(
+        raw(client, listed.replace('"@"', token), "/predict/price/batch"), 422, "instances[1]", "LSTAT"
+    )
 
 
 def test_a_value_too_large_for_float32_is_rejected(client: TestClient) -> None:
