@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from bench.fixtures import digit_png, models_root, price_body
-from bench.loadgen import Request, multipart, run_load, wrk_available
+from bench.loadgen import LoadResult, Request, multipart, run_load, wrk_available
 from bench.servers import REPO, Server, free_port, uvicorn_argv
 
 ENV_PREFIX = "PADDLE_SERVE_"
@@ -83,20 +83,29 @@ def check_answer(server: Server, request: Request) -> None:
 
 
 def measure_server(server: Server, cases: list[str], args: argparse.Namespace) -> dict[str, Any]:
-    """Start, measure every case, read memory under load, stop."""
+    """Start, measure every case (round-robin, `repeat` times), read memory under load, stop.
+
+    Each case reports its median run by requests/s; all runs' rates are kept under "rps_runs".
+    Round-robin puts the cases of one round close in time, so their ratio survives a noisy machine.
+    """
     server.start()
     result: dict[str, Any] = {"ready_s": server.ready_s, "memory_idle": server.memory(), "cases": {}}
+    runs: dict[str, list[LoadResult]] = {case: [] for case in cases}
     try:
         for case in cases:
-            request = livez_request(server) if case == "livez" else CASES[case]
-            check_answer(server, request)
-            if args.warmup > 0:
-                run_load(server.url, request, args.warmup, args.connections, args.loader)
-            load = run_load(server.url, request, args.duration, args.connections, args.loader)
-            result["cases"][case] = asdict(load)
+            check_answer(server, livez_request(server) if case == "livez" else CASES[case])
+        for _ in range(getattr(args, "repeat", 1)):
+            for case in cases:
+                request = livez_request(server) if case == "livez" else CASES[case]
+                if args.warmup > 0:
+                    run_load(server.url, request, args.warmup, args.connections, args.loader)
+                runs[case].append(run_load(server.url, request, args.duration, args.connections, args.loader))
         result["memory_loaded"] = server.memory()
     finally:
         server.stop()
+    for case, loads in runs.items():
+        median = sorted(loads, key=lambda r: r.rps)[len(loads) // 2]
+        result["cases"][case] = {**asdict(median), "rps_runs": [r.rps for r in loads]}
     return result
 
 
@@ -145,6 +154,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=10.0, help="seconds per case")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of load before each case")
     p.add_argument("--connections", type=int, default=32)
+    p.add_argument("--repeat", type=int, default=1, help="rounds over the cases; the median is reported")
     p.add_argument("--workers", type=int, default=1, help="worker processes, for every server alike")
     p.add_argument("--servers", default="service,baseline,litserve")
     p.add_argument("--cases", default="livez,price,digit")
@@ -160,7 +170,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=REPO / "bench/results/bench.json")
     args = p.parse_args(argv)
     if args.quick:
-        args.duration, args.warmup = 1.0, 0.0
+        args.duration, args.warmup, args.repeat = 1.0, 0.0, 1
     return args
 
 
