@@ -87,6 +87,9 @@ def main() -> None:
     status, body = call(base + "/predict/digit", *multipart("file", "one.png", digit_png(), "image/png"))
     digit = body.get("digit") if isinstance(body, dict) else None
     expect(status == 200 and digit == 1, f"POST /predict/digit reads a drawn 1 ({digit})", (status, body))
+    for page, marker in (("/", "<html"), ("/docs", "swagger")):
+        status, body = call(base + page)
+        expect(status == 200 and marker in str(body).lower(), f"GET {page} serves its page", status)
     status, body = call(base + "/metrics")
     expect(status == 200 and "predict" in str(body), "GET /metrics exposes request metrics", status)
 
