@@ -1,0 +1,65 @@
+"""Small pictures are prepared on the event loop, large ones in a thread; the answers are the same."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from app.routers import predict
+from tests.app.conftest import drawn_digit_png
+
+
+def png(width: int, height: int) -> bytes:
+    image = Image.new("L", (width, height), 255)
+    image.paste(0, (width // 3, height // 4, width // 3 + max(2, width // 8), 3 * height // 4))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_pixels_reads_sizes_from_headers() -> None:
+    assert predict._pixels([png(28, 28)]) == 784
+    assert predict._pixels([png(28, 28), png(100, 50)]) == 784 + 5000
+    assert predict._pixels([b"not an image", b""]) == 0
+
+
+@pytest.fixture()
+def thread_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+    real = predict.asyncio.to_thread
+
+    async def recording(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        calls.append(getattr(func, "__name__", "?"))
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(predict.asyncio, "to_thread", recording)
+    return calls
+
+
+def post(client: TestClient, data: bytes) -> dict[str, Any]:
+    r = client.post("/predict/digit", files={"file": ("d.png", data, "image/png")})
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def test_small_picture_is_prepared_inline(client: TestClient, thread_calls: list[str]) -> None:
+    post(client, png(28, 28))
+    assert "_prepare_all" not in thread_calls
+
+
+def test_large_picture_is_prepared_in_a_thread(client: TestClient, thread_calls: list[str]) -> None:
+    post(client, drawn_digit_png(size=300))
+    assert thread_calls.count("_prepare_all") == 1
+
+
+def test_inline_and_threaded_answers_agree(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = drawn_digit_png(size=120)  # 14,400 px: under the inline limit
+    inline = post(client, data)
+    monkeypatch.setattr(predict, "INLINE_PIXELS", 0)
+    threaded = post(client, data)
+    assert inline["probabilities"] == threaded["probabilities"]
