@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
-import uuid
 from contextvars import ContextVar
 
 _request_id: ContextVar[str] = ContextVar("request_id", default="-")
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+# Fresh ids: a random per-process prefix and a counter, unique like uuid4 but ~10x cheaper (no
+# os.urandom call per request); 32 hex characters, as uuid4().hex was.
+_ID_PREFIX = os.urandom(8).hex()
+_id_counter = itertools.count()
+
+
+def _new_id_prefix() -> None:
+    global _ID_PREFIX
+    _ID_PREFIX = os.urandom(8).hex()  # a forked worker must not repeat its parent's ids
+
+
+os.register_at_fork(after_in_child=_new_id_prefix)
 HANDLER_NAME = "paddle-serve"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
@@ -20,7 +33,8 @@ def current_request_id() -> str:
 
 def set_request_id(incoming: str | None) -> str:
     """Use the client's X-Request-ID when it is a plain token, else a fresh one; returns the id."""
-    rid = incoming if incoming and _SAFE_ID.fullmatch(incoming) else uuid.uuid4().hex
+    safe = incoming and _SAFE_ID.fullmatch(incoming)
+    rid = incoming if safe and incoming else f"{_ID_PREFIX}{next(_id_counter):016x}"
     _request_id.set(rid)
     return rid
 

@@ -89,7 +89,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_level)
     metrics = Metrics()
     # /docs and /redoc load Swagger UI and ReDoc from the package, not a CDN: users may be offline.
-    app = FastAPIOffline(title="paddle-serve", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    # FastAPI's native telemetry looks up the global OpenTelemetry providers on every request.
+    otel = settings.otel
+    app = FastAPIOffline(
+        title="paddle-serve",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        telemetry={"tracing": otel, "metrics": otel, "logs": otel},
+    )
     app.state.service = ServiceState(settings, metrics)
     for router in (predict.router, health.router, models.router, ui.router):
         app.include_router(router)

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     access_log: bool = Field(
         default=True, description="one log line per request (not /livez, /readyz, /metrics)"
     )
+    otel: bool = Field(
+        default=False,
+        description="FastAPI's native OpenTelemetry (needs a provider); off, it costs ~15% of /livez",
+    )
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
 
     @cached_property
