@@ -106,10 +106,22 @@ def to_grey(image: Image.Image) -> Grey:
 def ink_map(grey: Grey) -> Grey:
     """Grey image -> ink strength in 0..255 (0 = paper), whichever the polarity, shading removed."""
     border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    light_paper = float(np.median(border)) >= 128.0  # dark ink on light paper is inverted (MNIST is not)
+    light_paper = _median(border) >= 128.0  # dark ink on light paper is inverted (MNIST is not)
     paper = paper_level(grey, light_paper)
     ink = paper - grey if light_paper else grey - paper
     return np.clip(ink, 0.0, 255.0, out=ink).astype(np.float32, copy=False)
+
+
+def _median(values: Grey) -> float:
+    """np.median of a 1-D array, same arithmetic, without its generic-axis overhead (~40 -> ~8 µs)."""
+    n = values.size
+    if np.isnan(values).any():
+        return float("nan")  # as np.median
+    half = n // 2
+    if n % 2:
+        return float(np.partition(values, half)[half])
+    middle = np.partition(values, (half - 1, half))[half - 1 : half + 1]
+    return float(np.mean(middle))
 
 
 def paper_level(grey: Grey, light_paper: bool) -> Grey:
@@ -139,10 +151,9 @@ def _rank_filter(x: Grey, k: int, reduce: np.ufunc) -> Grey:
     on small arrays): 3.6x faster at 28x28, 13x at 96x96 than k - 1 shifted calls, same output.
     """
     pad = k // 2
-    for axis in (0, 1):
-        t = np.moveaxis(x, axis, 0)
-        padded = np.concatenate([t[:1].repeat(pad, 0), t, t[-1:].repeat(pad, 0)])
-        x = np.moveaxis(_window_reduce(padded, k, reduce, t.shape[0]), 0, axis)
+    for _ in range(2):  # rows, then columns (as rows of the transpose); transposing twice restores x
+        padded = np.concatenate([x[:1].repeat(pad, 0), x, x[-1:].repeat(pad, 0)])
+        x = _window_reduce(padded, k, reduce, x.shape[0]).T
     return np.ascontiguousarray(x)
 
 
@@ -158,7 +169,7 @@ def _window_reduce(padded: Grey, k: int, reduce: np.ufunc, n: int) -> Grey:
 def ink_bbox(ink: Grey, peak: float) -> tuple[int, int, int, int]:
     """(top, bottom, left, right) of the ink, half-open; ignores the faintest 0.5% of ink mass each side."""
     mask = ink > INK_THRESHOLD * peak
-    rows, cols = mask.sum(axis=1), mask.sum(axis=0)
+    rows, cols = np.count_nonzero(mask, axis=1), np.count_nonzero(mask, axis=0)
     return (*_trimmed_span(rows), *_trimmed_span(cols))
 
 
@@ -182,8 +193,9 @@ def fit_box(crop: Grey, side: int = DIGIT_BOX) -> Grey:
 
 def stroke_width(ink: Grey) -> float:
     """Mean stroke width in pixels: twice the inked area over its boundary length (a line w wide: w)."""
-    mask = np.pad(ink > 127.5, 1)
+    mask = np.zeros((ink.shape[0] + 2, ink.shape[1] + 2), dtype=bool)  # a frame of False: np.pad is slow
     core = mask[1:-1, 1:-1]
+    np.greater(ink, 127.5, out=core)
     inner = core & mask[:-2, 1:-1] & mask[2:, 1:-1] & mask[1:-1, :-2] & mask[1:-1, 2:]
     edge = np.count_nonzero(core & ~inner)  # count_nonzero: ~5x faster than a bool sum
     return 2.0 * float(np.count_nonzero(core)) / edge if edge else 0.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import struct
 from typing import Annotated, Any
 
 import numpy as np
@@ -114,10 +115,17 @@ async def predict_price_batch(request: Request) -> Response:
 INLINE_PIXELS = 128 * 128  # total pixels of the uploads of one request prepared without a thread
 
 
+PNG_HEADER = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"  # signature, then the IHDR chunk's length and type
+
+
 def _pixels(files: list[bytes]) -> int:
-    """Total pixels of the uploads, from their headers only (~20 µs); an unreadable file counts 0."""
+    """Total pixels of the uploads, from their headers only; an unreadable file counts 0."""
     total = 0
     for data in files:
+        if data.startswith(PNG_HEADER) and len(data) >= 24:  # 1 µs against ~30 µs for Image.open
+            width, height = struct.unpack(">II", data[16:24])
+            total += width * height
+            continue
         try:
             width, height = Image.open(io.BytesIO(data)).size
         except Exception:  # not an image, or a bomb: preparing it fails at once, inline is fine
