@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute
 from PIL import Image
 from starlette.responses import Response
 
-from app.deps import StateDep, json_response
+from app.deps import json_response
 from app.errors import InvalidInput, ServiceError, UnsupportedMediaType
 from app.predictors.digit import DigitPredictor, Observe, Prepared
 from app.price_input import parse_batch, parse_single
@@ -186,7 +186,8 @@ async def _predict_digits(state: ServiceState, files: list[bytes], debug: bool, 
     summary="Read one handwritten digit",
     openapi_extra=_upload_body("file", many=False),
 )
-async def predict_digit(request: Request, state: StateDep, debug: DebugQuery = False) -> Response:
+async def predict_digit(request: Request, debug: DebugQuery = False) -> Response:
+    state: ServiceState = request.app.state.service  # not a dependency: one less to solve per request
     state.require_digit()
     files = await read_files(request, "file", 1)
     return json_response((await _predict_digits(state, files, debug, many=False))[0])
@@ -199,7 +200,8 @@ async def predict_digit(request: Request, state: StateDep, debug: DebugQuery = F
     summary="Read several digits",
     openapi_extra=_upload_body("files", many=True),
 )
-async def predict_digit_batch(request: Request, state: StateDep, debug: DebugQuery = False) -> Response:
+async def predict_digit_batch(request: Request, debug: DebugQuery = False) -> Response:
+    state: ServiceState = request.app.state.service  # not a dependency: one less to solve per request
     state.require_digit()
     files = await read_files(request, "files", state.settings.max_digit_batch)
     return json_response({"predictions": await _predict_digits(state, files, debug, many=True)})
