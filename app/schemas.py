@@ -62,7 +62,9 @@ class PriceBatchRequest(BaseModel):
     """Several instances, each in either form."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"instances": [EXAMPLE_ROW]}]})
-    instances: list[PriceInstance]  # type: ignore[valid-type]
+    instances: list[PriceInstance] = Field(  # type: ignore[valid-type]
+        min_length=1, description="1 to PADDLE_SERVE_MAX_PRICE_BATCH (default 1000) instances"
+    )
 
 
 class ModelRef(BaseModel):

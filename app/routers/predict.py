@@ -82,10 +82,15 @@ def _explain(request: Request) -> bool:
 
 def _upload_body(field: str, many: bool) -> dict[str, Any]:
     binary = {"type": "string", "format": "binary"}
-    prop = {"type": "array", "items": binary} if many else binary
+    prop = {"type": "array", "items": binary, "minItems": 1} if many else binary
     description = "PNG, JPEG, BMP, GIF, WebP or TIFF: a dark digit on light paper, or MNIST-style"
     prop["description"] = description + (" (several files)" if many else "")
-    schema = {"type": "object", "required": [field], "properties": {field: prop}}
+    schema = {
+        "type": "object",
+        "required": [field],
+        "properties": {field: prop},
+        "additionalProperties": False,
+    }
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
 
 
