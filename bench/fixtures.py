@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from models.artifacts import fixture_card
 from models.features import BOSTON_COLUMNS, BOSTON_FEATURES, pixel_scaling_contract
 
 # A real row of the Boston data set (its first), by feature name.
@@ -40,17 +41,9 @@ def digit_png() -> bytes:
 
 def _card(name: str, task: str, network: dict[str, Any]) -> dict[str, Any]:
     return {
-        "name": name,
-        "version": "0.0.0-bench",
-        "task": task,
-        "network": network,
-        "data": {"name": "none", "source": "bench/fixtures.py (random weights)", "sha256": "0" * 64},
-        "config": {},
-        "seed": 0,
-        "command": "python -m bench.bench (fixture)",
-        "versions": {},
-        "created": "1970-01-01T00:00:00Z",
-        "wall_time_s": 0.0,
+        **fixture_card(
+            name, task, network, version="0.0.0-bench", source="bench/fixtures.py (random weights)"
+        ),
         "metrics": {},
     }
 

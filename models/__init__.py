@@ -7,4 +7,3 @@ Import submodules directly; `models.networks` and the loader import paddle, `mod
 from pathlib import Path
 
 MODELS_DIR = Path(__file__).resolve().parent
-

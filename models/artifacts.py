@@ -76,6 +76,25 @@ def library_versions() -> dict[str, str]:
     return {"python": platform.python_version(), "paddle": paddle.__version__, "numpy": numpy.__version__}
 
 
+def fixture_card(
+    name: str, task: str, network: dict[str, Any], *, version: str, source: str
+) -> dict[str, Any]:
+    """A card with placeholder provenance, for the fixture folders that tests and benchmarks write."""
+    return {
+        "name": name,
+        "version": version,
+        "task": task,
+        "network": network,
+        "data": {"name": "fixture", "source": source, "sha256": "0" * 64},
+        "config": {},
+        "seed": 0,
+        "command": source,
+        "versions": {"python": platform.python_version()},
+        "created": "1970-01-01T00:00:00Z",
+        "wall_time_s": 0.0,
+    }
+
+
 def write_model_folder(folder: Path, network: nn.Layer, card: dict[str, Any]) -> dict[str, Any]:
     """Save `network`'s parameters into `folder`, hash every file there and write the card last.
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from models.artifacts import fixture_card
 from models.features import BOSTON_COLUMNS, BOSTON_FEATURES, pixel_scaling_contract
 
 # Training-range min and max of the 13 features and MEDV.
@@ -41,19 +42,7 @@ def expected_price(row: dict[str, float]) -> float:
 
 
 def _card(name: str, task: str, network: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": name,
-        "version": "0.0.1-test",
-        "task": task,
-        "network": network,
-        "data": {"name": "fixture", "source": "tests/app", "sha256": "0" * 64},
-        "config": {},
-        "seed": 0,
-        "command": "tests/app/model_fixtures.py",
-        "versions": {"python": "3.11"},
-        "created": "2026-01-01T00:00:00Z",
-        "wall_time_s": 0.0,
-    }
+    return {**fixture_card(name, task, network, version="0.0.1-test", source="tests/app/model_fixtures.py")}
 
 
 def write_boston(folder: Path) -> dict[str, Any]:

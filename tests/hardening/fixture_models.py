@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from models.artifacts import fixture_card
 from models.features import BOSTON_COLUMNS, BOSTON_FEATURES, pixel_scaling_contract
 
 # Training-range min and max of the 13 features and MEDV (the Boston data set's ranges, rounded).
@@ -14,17 +15,9 @@ BOSTON_MAX = [89.0, 100.0, 27.7, 1.0, 0.871, 8.8, 100.0, 12.2, 24.0, 711.0, 22.0
 
 def _common_card(name: str, task: str, network: dict[str, Any]) -> dict[str, Any]:
     return {
-        "name": name,
-        "version": "0.0.1-fixture",
-        "task": task,
-        "network": network,
-        "data": {"name": "fixture", "source": "tests/hardening", "sha256": "0" * 64},
-        "config": {},
-        "seed": 0,
-        "command": "tests/hardening/fixture_models.py",
-        "versions": {"python": "3.11", "paddle": "3.3.1", "numpy": "fixture"},
-        "created": "2026-01-01T00:00:00Z",
-        "wall_time_s": 0.0,
+        **fixture_card(
+            name, task, network, version="0.0.1-fixture", source="tests/hardening/fixture_models.py"
+        )
     }
 
 
