@@ -26,7 +26,8 @@ import httpx
 
 from bench.fixtures import digit_png, models_root, price_body
 from bench.loadgen import LoadResult, Request, multipart, run_load, wrk_available
-from bench.servers import REPO, Server, free_port, uvicorn_argv
+from bench.servers import REPO, Server, uvicorn_argv
+from scripts.live_server import free_port
 
 ENV_PREFIX = "PADDLE_SERVE_"
 DIGIT_BODY, DIGIT_TYPE = multipart("file", "digit.png", digit_png(), "image/png")

@@ -5,23 +5,16 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+from scripts.live_server import wait_until_ready
 
 REPO = Path(__file__).resolve().parent.parent
 logging.getLogger("httpx").setLevel(logging.WARNING)  # some imports turn INFO logs on globally
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def uvicorn_argv(target: str, port: int, workers: int = 1) -> list[str]:
@@ -80,20 +73,18 @@ class Server:
         self.proc = subprocess.Popen(
             self.argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-        deadline = t0 + timeout
-        with httpx.Client(timeout=2.0) as client:
-            while time.perf_counter() < deadline:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; log {self.log_path}")
-                try:
-                    if client.get(self.url + self.ready_path).status_code == 200:
-                        self.ready_s = round(time.perf_counter() - t0, 2)
-                        return self
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.05)
-        self.stop()
-        raise TimeoutError(f"{self.name}: {self.ready_path} not 200 within {timeout} s; log {self.log_path}")
+        try:
+            wait_until_ready(self.proc, self.url + self.ready_path, timeout, interval=0.05)
+        except RuntimeError:
+            code = self.proc.returncode
+            raise RuntimeError(f"{self.name} exited with {code}; log {self.log_path}") from None
+        except TimeoutError:
+            self.stop()
+            raise TimeoutError(
+                f"{self.name}: {self.ready_path} not 200 within {timeout} s; log {self.log_path}"
+            ) from None
+        self.ready_s = round(time.perf_counter() - t0, 2)
+        return self
 
     def memory(self) -> dict[str, object]:
         """Resident memory of every process of the server, in MB."""

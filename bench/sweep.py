@@ -20,7 +20,8 @@ from typing import Any
 
 from bench.bench import measure_server
 from bench.fixtures import models_root
-from bench.servers import REPO, Server, free_port, uvicorn_argv
+from bench.servers import REPO, Server, uvicorn_argv
+from scripts.live_server import free_port
 
 DEFAULT_GRID = {
     "BATCH_MAX_SIZE": ["8", "16", "32", "64"],

@@ -26,6 +26,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_until_ready(proc: subprocess.Popen[bytes], url: str, timeout: float, interval: float = 0.2) -> None:
+    """Poll `url` until it answers 200: RuntimeError if `proc` exits first, TimeoutError after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"exited with {proc.returncode}")
+            try:
+                if client.get(url).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(interval)
+    raise TimeoutError(f"{url} not 200 within {timeout} s")
+
+
 def rss_bytes(pid: int) -> int:
     """Resident memory of a process, from /proc (Linux)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -68,18 +84,14 @@ class LiveServer:
             self.proc = subprocess.Popen(
                 self.wrapper + cmd, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                if httpx.get(self.url + wait_for, timeout=2.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise TimeoutError(f"{wait_for} not 200 within {timeout} s:\n{self.log()}")
+        try:
+            wait_until_ready(self.proc, self.url + wait_for, timeout)
+        except RuntimeError:
+            raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}") from None
+        except TimeoutError:
+            self.stop()
+            raise TimeoutError(f"{wait_for} not 200 within {timeout} s:\n{self.log()}") from None
+        return self
 
     @property
     def pid(self) -> int:

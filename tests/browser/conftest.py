@@ -9,16 +9,16 @@ points it elsewhere while developing.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from scripts.live_server import free_port, wait_until_ready
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -51,25 +51,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(skip)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    health = httpx.get(f"{url}/health", timeout=5.0).text
-    raise RuntimeError(f"server not ready after {READY_TIMEOUT_S} s: {health}\n{log.read_text()[-3000:]}")
+    try:
+        wait_until_ready(proc, f"{url}/readyz", READY_TIMEOUT_S, interval=0.25)
+    except RuntimeError:
+        raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()[-3000:]}") from None
+    except TimeoutError:
+        health = httpx.get(f"{url}/health", timeout=5.0).text
+        raise RuntimeError(
+            f"server not ready after {READY_TIMEOUT_S} s: {health}\n{log.read_text()[-3000:]}"
+        ) from None
 
 
 def _server_env() -> dict[str, str]:
@@ -82,7 +73,7 @@ def _server_env() -> dict[str, str]:
 @pytest.fixture(scope="package")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real app (`app.main:app`) with the committed models, on a free port; killed at the end."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp("browser-server") / "server.log"
     cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)]
