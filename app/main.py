@@ -99,7 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": otel, "metrics": otel, "logs": otel},
     )
     app.state.service = ServiceState(settings, metrics)
-    for router in (predict.price_router, predict.router, health.router, models.router, ui.router):
+    for router in (predict.router, health.router, models.router, ui.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=ui.STATIC_DIR, check_dir=False), name="static")
     install_error_handlers(app)

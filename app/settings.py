@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     inference_timeout_s: float = Field(default=10.0, gt=0, description="deadline from queueing to answer")
     inference_threads: int = Field(default=1, gt=0, description="math threads of the digit backend")
     workers: int = Field(default=1, gt=0)
+    prepare_processes: int = Field(
+        default=1,
+        ge=0,
+        description="child processes per worker that decode digit uploads (0: in the worker itself)",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, gt=0, lt=65536)
     access_log: bool = Field(

@@ -15,6 +15,7 @@ from app.errors import ModelUnavailable
 from app.metrics import Metrics
 from app.predictors.digit import DigitPredictor
 from app.predictors.price import PricePredictor
+from app.prepare_pool import PreparePool
 from app.settings import Settings
 from models.artifacts import PARAMS_NAME, LoadedModel
 
@@ -43,6 +44,7 @@ class ServiceState:
     price: PricePredictor | None = None
     digit: DigitPredictor | None = None
     batcher: MicroBatcher | None = None
+    pool: PreparePool | None = None
 
     @property
     def ready(self) -> bool:
@@ -70,7 +72,11 @@ class ServiceState:
         return f"model {name!r} is not loaded yet"
 
     async def load_all(self) -> None:
-        """Load, warm and publish each model; a failure leaves that model unavailable, logged."""
+        """Load, warm and publish each model; a failure leaves that model unavailable, logged.
+
+        The upload child processes start meanwhile (~0.3 s); readiness waits for them too.
+        """
+        pool_started = asyncio.get_running_loop().create_task(self._start_pool())
         for name in MODEL_NAMES:
             slot = self.slots[name]
             start = time.perf_counter()
@@ -87,6 +93,26 @@ class ServiceState:
                 slot.loaded.version if slot.loaded else "?",
                 slot.load_seconds,
             )
+        await pool_started
+
+    async def _start_pool(self) -> None:
+        s = self.settings
+        if s.prepare_processes == 0:
+            return
+        stage = self.metrics.stage
+        observers = {name: stage.labels("mnist", name) for name in ("decode", "preprocess")}
+        pool = PreparePool(
+            s.prepare_processes,
+            s.max_image_pixels,
+            s.batch_max_size,
+            s.queue_limit,
+            s.inference_timeout_s,
+            observe=lambda name, seconds: observers[name].observe(seconds),
+            on_reject=lambda reason: self.metrics.rejected.labels(reason).inc(),
+        )
+        await pool.start()
+        if pool.available:
+            self.pool = pool
 
     async def _load(self, name: str) -> None:
         from models.artifacts import load_model
@@ -130,6 +156,8 @@ class ServiceState:
         self.metrics.model_info.labels(loaded.name, loaded.version, sha).set(1)
 
     async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.stop()
         if self.batcher is not None:
             await self.batcher.stop()
 

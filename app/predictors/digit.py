@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from app.predictors.preprocess import decode_image, set_pixel_limit, to_mnist
+from app.predictors.preprocess import prepare_upload, set_pixel_limit
 from models.artifacts import LoadedModel
 from models.features import scale_pixels
 
@@ -45,16 +44,17 @@ class DigitPredictor:
         set_pixel_limit(max_pixels)
 
     def prepare(self, data: bytes, observe: Observe | None = None) -> Prepared:
-        """Decode and bring to MNIST form; raises the client errors of `preprocess`."""
-        t0 = time.perf_counter()
-        grey = decode_image(data, self.max_pixels)
-        t1 = time.perf_counter()
-        pixels = to_mnist(grey)
-        x = scale_pixels(pixels[None])
+        """Decode and bring to MNIST form here; raises the client errors of `preprocess`."""
+        pixels, decode_s, preprocess_s = prepare_upload(data, self.max_pixels)
         if observe is not None:
-            observe("decode", t1 - t0)
-            observe("preprocess", time.perf_counter() - t1)
-        return Prepared(pixels, x)
+            observe("decode", decode_s)
+            observe("preprocess", preprocess_s)
+        return self.from_pixels(pixels)
+
+    @staticmethod
+    def from_pixels(pixels: npt.NDArray[np.uint8]) -> Prepared:
+        """A 28x28 uint8 image in MNIST form -> what the network takes."""
+        return Prepared(pixels, scale_pixels(pixels[None]))
 
     def probabilities(self, logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
         """(N, 10) logits -> softmax(logits / T) in float64, rows summing to 1."""

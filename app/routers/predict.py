@@ -6,10 +6,10 @@ import asyncio
 import io
 import struct
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any, cast
+from typing import Any, cast
 
 import numpy as np
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute
 from PIL import Image
 from starlette.responses import Response
@@ -17,6 +17,7 @@ from starlette.responses import Response
 from app.deps import json_response
 from app.errors import InvalidInput, ServiceError, UnsupportedMediaType
 from app.predictors.digit import DigitPredictor, Observe, Prepared
+from app.prepare_pool import Pixels, PoolUnavailable
 from app.price_input import parse_batch, parse_single
 from app.schemas import (
     EXAMPLE_ROW,
@@ -41,9 +42,7 @@ class RawRequestRoute(APIRoute):
         return cast(Callable[[Request], Coroutine[Any, Any, Response]], self.endpoint)
 
 
-router = APIRouter(prefix="/predict", tags=["predict"])
-price_router = APIRouter(prefix="/predict", tags=["predict"], route_class=RawRequestRoute)
-DebugQuery = Annotated[bool, Query(description="add the 28x28 image the network saw, as base64 PNG")]
+router = APIRouter(prefix="/predict", tags=["predict"], route_class=RawRequestRoute)
 PRICE_ERRORS = error_responses(413, 415, 422, 500, 503)
 DIGIT_ERRORS = error_responses(413, 415, 422, 500, 503)
 
@@ -53,31 +52,34 @@ LIST_EXAMPLE = {"summary": "features as a list", "value": {"features": list(EXAM
 BATCH_EXAMPLE = {"summary": "two houses", "value": {"instances": [EXAMPLE_ROW, LIST_EXAMPLE["value"]]}}
 
 
-EXPLAIN_PARAM = {
-    "name": "explain",
-    "in": "query",
-    "required": False,
-    "schema": {"type": "boolean", "default": False},
-    "description": "add each feature's contribution and the baseline",
-}
-TRUE, FALSE = frozenset({"true", "1", "yes", "on"}), frozenset({"false", "0", "no", "off"})
+def _flag_param(name: str, description: str) -> dict[str, Any]:
+    schema = {"type": "boolean", "default": False}
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+EXPLAIN_PARAM = _flag_param("explain", "add each feature's contribution and the baseline")
+DEBUG_PARAM = _flag_param("debug", "add the 28x28 image the network saw, as base64 PNG")
+# pydantic's lax booleans, as FastAPI would parse a `bool` query parameter
+TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
+FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
 
 
 def _json_body(schema_ref: str, examples: dict[str, Any]) -> dict[str, Any]:
-    """The body and query documented by hand: the price routes skip FastAPI's parameter machinery (speed)."""
+    """The body and query documented by hand: the routes skip FastAPI's parameter machinery (speed)."""
     media = {"schema": {"$ref": schema_ref}, "examples": examples}
     body = {"required": True, "content": {"application/json": media}}
     return {"requestBody": body, "parameters": [EXPLAIN_PARAM]}
 
 
-def _explain(request: Request) -> bool:
-    value = request.query_params.get("explain")
+def _flag(request: Request, name: str) -> bool:
+    """A boolean query parameter, false when absent; anything else than a boolean is a 422."""
+    value = request.query_params.get(name)
     if value is None or value.lower() in FALSE:
         return False
     if value.lower() in TRUE:
         return True
-    detail = {"loc": ["query", "explain"], "msg": "expected a boolean", "type": "bool_parsing"}
-    raise InvalidInput(f"explain: expected a boolean (true or false), got {value[:20]!r}", [detail])
+    detail = {"loc": ["query", name], "msg": "expected a boolean", "type": "bool_parsing"}
+    raise InvalidInput(f"{name}: expected a boolean (true or false), got {value[:20]!r}", [detail])
 
 
 def _upload_body(field: str, many: bool) -> dict[str, Any]:
@@ -91,7 +93,8 @@ def _upload_body(field: str, many: bool) -> dict[str, Any]:
         "properties": {field: prop},
         "additionalProperties": False,
     }
-    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
+    body = {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+    return {"requestBody": body, "parameters": [DEBUG_PARAM]}
 
 
 async def _read_json(request: Request) -> bytes:
@@ -101,7 +104,7 @@ async def _read_json(request: Request) -> bytes:
     return await request.body()
 
 
-@price_router.post(
+@router.post(
     "/price",
     response_model=PriceResponse,
     responses=PRICE_ERRORS,
@@ -112,12 +115,12 @@ async def _read_json(request: Request) -> bytes:
 )
 async def predict_price(request: Request) -> Response:
     predictor = request.app.state.service.require_price()
-    explain = _explain(request)
+    explain = _flag(request, "explain")
     x = parse_single(await _read_json(request))
     return json_response(predictor.predict(x, explain)[0])
 
 
-@price_router.post(
+@router.post(
     "/price/batch",
     response_model=PriceBatchResponse,
     responses=PRICE_ERRORS,
@@ -127,7 +130,7 @@ async def predict_price(request: Request) -> Response:
 async def predict_price_batch(request: Request) -> Response:
     state: ServiceState = request.app.state.service
     predictor = state.require_price()
-    explain = _explain(request)
+    explain = _flag(request, "explain")
     x = parse_batch(await _read_json(request), state.settings.max_price_batch)
     return json_response({"predictions": predictor.predict(x, explain, batch=True)})
 
@@ -154,20 +157,36 @@ def _pixels(files: list[bytes]) -> int:
     return total
 
 
+def _named(exc: ServiceError, i: int, many: bool) -> ServiceError:
+    if many:  # name the bad file in a batch
+        exc.message = f"files[{i}]: {exc.message}"
+    return exc
+
+
 def _prepare_all(digit: DigitPredictor, files: list[bytes], observe: Observe, many: bool) -> list[Prepared]:
     prepared = []
     for i, data in enumerate(files):
         try:
             prepared.append(digit.prepare(data, observe))
         except ServiceError as exc:
-            if many:  # name the bad file in a batch
-                exc.message = f"files[{i}]: {exc.message}"
-            raise
+            raise _named(exc, i, many) from None
     return prepared
 
 
-async def _predict_digits(state: ServiceState, files: list[bytes], debug: bool, many: bool) -> list[Any]:
-    digit, batcher = state.require_digit()
+async def _prepare(
+    state: ServiceState, digit: DigitPredictor, files: list[bytes], many: bool
+) -> list[Prepared]:
+    """Uploads in MNIST form: in a child process when there is one, else on the event loop or a thread."""
+    if state.pool is not None:
+        try:
+            outcomes = await state.pool.prepare(files)
+        except PoolUnavailable:  # every child died and none restarts: prepare here, as with 0 processes
+            pass
+        else:
+            for i, outcome in enumerate(outcomes):  # the first bad file, as in-process
+                if isinstance(outcome, ServiceError):
+                    raise _named(outcome, i, many)
+            return [digit.from_pixels(cast(Pixels, pixels)) for pixels in outcomes]
     stage = state.metrics.stage
 
     def observe(name: str, seconds: float) -> None:
@@ -176,9 +195,13 @@ async def _predict_digits(state: ServiceState, files: list[bytes], debug: bool, 
     # A small picture is prepared on the event loop: with the GIL, a thread hop costs more than it
     # saves (bench/: 1.9x the digit throughput at 28x28). A large one (~25 ms at 900x700) goes off it.
     if _pixels(files) <= INLINE_PIXELS:
-        prepared = _prepare_all(digit, files, observe, many)
-    else:
-        prepared = await asyncio.to_thread(_prepare_all, digit, files, observe, many)
+        return _prepare_all(digit, files, observe, many)
+    return await asyncio.to_thread(_prepare_all, digit, files, observe, many)
+
+
+async def _predict_digits(state: ServiceState, files: list[bytes], debug: bool, many: bool) -> list[Any]:
+    digit, batcher = state.require_digit()
+    prepared = await _prepare(state, digit, files, many)
     logits = await batcher.submit(np.concatenate([p.x for p in prepared]))
     probs = digit.probabilities(logits)
     return [digit.answer(probs[i], p, debug) for i, p in enumerate(prepared)]
@@ -191,9 +214,10 @@ async def _predict_digits(state: ServiceState, files: list[bytes], debug: bool, 
     summary="Read one handwritten digit",
     openapi_extra=_upload_body("file", many=False),
 )
-async def predict_digit(request: Request, debug: DebugQuery = False) -> Response:
-    state: ServiceState = request.app.state.service  # not a dependency: one less to solve per request
+async def predict_digit(request: Request) -> Response:
+    state: ServiceState = request.app.state.service
     state.require_digit()
+    debug = _flag(request, "debug")
     files = await read_files(request, "file", 1)
     return json_response((await _predict_digits(state, files, debug, many=False))[0])
 
@@ -205,8 +229,9 @@ async def predict_digit(request: Request, debug: DebugQuery = False) -> Response
     summary="Read several digits",
     openapi_extra=_upload_body("files", many=True),
 )
-async def predict_digit_batch(request: Request, debug: DebugQuery = False) -> Response:
-    state: ServiceState = request.app.state.service  # not a dependency: one less to solve per request
+async def predict_digit_batch(request: Request) -> Response:
+    state: ServiceState = request.app.state.service
     state.require_digit()
+    debug = _flag(request, "debug")
     files = await read_files(request, "files", state.settings.max_digit_batch)
     return json_response({"predictions": await _predict_digits(state, files, debug, many=True)})

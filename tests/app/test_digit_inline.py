@@ -1,9 +1,10 @@
-"""Small pictures are prepared on the event loop, large ones in a thread; the answers are the same."""
+"""With no upload child process, small pictures are prepared on the event loop, large ones in a thread."""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from app.routers import predict
-from tests.app.conftest import drawn_digit_png
+from tests.app.conftest import drawn_digit_png, make_client
 
 
 def png(width: int, height: int) -> bytes:
@@ -26,6 +27,13 @@ def test_pixels_reads_sizes_from_headers() -> None:
     assert predict._pixels([png(28, 28)]) == 784
     assert predict._pixels([png(28, 28), png(100, 50)]) == 784 + 5000
     assert predict._pixels([b"not an image", b""]) == 0
+
+
+@pytest.fixture(scope="module")
+def inline(models_dir: Path) -> Iterator[TestClient]:
+    with make_client(models_dir, prepare_processes=0) as c:
+        assert c.app.state.service.pool is None  # type: ignore[attr-defined]
+        yield c
 
 
 @pytest.fixture()
@@ -47,19 +55,19 @@ def post(client: TestClient, data: bytes) -> dict[str, Any]:
     return dict(r.json())
 
 
-def test_small_picture_is_prepared_inline(client: TestClient, thread_calls: list[str]) -> None:
-    post(client, png(28, 28))
+def test_small_picture_is_prepared_inline(inline: TestClient, thread_calls: list[str]) -> None:
+    post(inline, png(28, 28))
     assert "_prepare_all" not in thread_calls
 
 
-def test_large_picture_is_prepared_in_a_thread(client: TestClient, thread_calls: list[str]) -> None:
-    post(client, drawn_digit_png(size=300))
+def test_large_picture_is_prepared_in_a_thread(inline: TestClient, thread_calls: list[str]) -> None:
+    post(inline, drawn_digit_png(size=300))
     assert thread_calls.count("_prepare_all") == 1
 
 
-def test_inline_and_threaded_answers_agree(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_inline_and_threaded_answers_agree(inline: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     data = drawn_digit_png(size=120)  # 14,400 px: under the inline limit
-    inline = post(client, data)
+    on_loop = post(inline, data)
     monkeypatch.setattr(predict, "INLINE_PIXELS", 0)
-    threaded = post(client, data)
-    assert inline["probabilities"] == threaded["probabilities"]
+    threaded = post(inline, data)
+    assert on_loop["probabilities"] == threaded["probabilities"]

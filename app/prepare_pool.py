@@ -1,0 +1,289 @@
+"""Digit uploads decoded and brought to MNIST form in child processes, beside the event loop.
+
+Preparing an upload is most of a digit request's CPU (~0.5 ms at 28x28, tens of ms for a photo).
+Under the GIL a thread cannot run it beside the event loop; a process can, on the next core.
+Each child (`app.prepare_worker`) has at most one batch in flight: the uploads of the requests
+queued while it worked, up to `max_batch` images, one pickle each way, no thread in this process.
+
+The queue is bounded and every request has a deadline (503 with Retry-After past either). A child
+that dies (an image that crashes the decoder, the OOM killer) is replaced; each request of its
+batch is tried once more, alone; one that kills a child twice is refused (422). If no child can
+be started, `available` turns false and the routes prepare uploads in-process, as with 0 processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import pickle
+import sys
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+import numpy.typing as npt
+
+from app.errors import InvalidInput, Overloaded, PayloadTooLarge, ServiceError, UnsupportedMediaType
+from app.predictors.preprocess import DecodeError, NoInkError
+from app.prepare_worker import FRAME, READY
+from models.features import IMAGE_SIZE
+
+logger = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parent.parent  # the child imports `app` from here
+START_TIMEOUT_S = 60.0
+ERROR_TYPES = (NoInkError, DecodeError, InvalidInput, PayloadTooLarge, UnsupportedMediaType)
+CLIENT_ERRORS: dict[str, type[ServiceError]] = {cls.__name__: cls for cls in ERROR_TYPES}
+Pixels = npt.NDArray[np.uint8]
+Outcome = Pixels | ServiceError  # per upload: its MNIST form, or the client error to answer
+
+
+class PoolUnavailable(Exception):
+    """No child process can take work; the caller prepares in-process."""
+
+
+@dataclass(eq=False)
+class _Job:
+    files: list[bytes]
+    future: asyncio.Future[list[Outcome]]
+    retried: bool = False  # sent again, alone, after its child died
+
+
+@dataclass(eq=False)
+class _Child:
+    process: asyncio.subprocess.Process
+    jobs: list[_Job] = field(default_factory=list)  # the batch in flight
+
+
+class PreparePool:
+    """`await pool.prepare(files)` -> one `Outcome` per upload, in order."""
+
+    def __init__(
+        self,
+        processes: int,
+        max_pixels: int,
+        max_batch: int,
+        queue_limit: int,
+        timeout_s: float,
+        observe: Callable[[str, float], None] | None = None,
+        on_reject: Callable[[str], None] | None = None,
+        module: str = "app.prepare_worker",
+    ) -> None:
+        self.module = module  # the child's `python -m` module (tests substitute one that misbehaves)
+        self.processes, self.max_pixels, self.max_batch = processes, max_pixels, max_batch
+        self.queue_limit, self.timeout_s = queue_limit, timeout_s
+        self.observe, self.on_reject = observe, on_reject
+        self.retry_after = str(max(1, int(timeout_s + 0.999)))
+        self.available = False
+        self._queue: deque[_Job] = deque()
+        self._pending = 0  # images queued or in flight
+        self._children: list[_Child] = []  # alive
+        self._idle: list[_Child] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._ids = itertools.count()
+        self._closing = False
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    async def start(self) -> None:
+        """Start every child; if one cannot start, log why and stay unavailable."""
+        try:
+            children = await asyncio.gather(*(self._spawn() for _ in range(self.processes)))
+        except Exception as exc:
+            logger.warning("preparing uploads in-process: no child process (%s: %s)", type(exc).__name__, exc)
+            return
+        self._idle.extend(children)
+        self.available = True
+
+    async def _spawn(self) -> _Child:
+        path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        env = {**os.environ, "PYTHONPATH": path}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            self.module,
+            str(self.max_pixels),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        assert process.stdout is not None
+        try:
+            hello = await asyncio.wait_for(_read_frame(process.stdout), START_TIMEOUT_S)
+        except Exception:
+            process.kill()
+            await process.wait()
+            raise
+        if hello != READY:
+            process.kill()
+            raise RuntimeError(f"unexpected first frame from the child: {hello[:40]!r}")
+        child = _Child(process)
+        self._children.append(child)
+        self._spawn_task(self._read_results(child))
+        return child
+
+    def _spawn_task(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def prepare(self, files: list[bytes]) -> list[Outcome]:
+        """One outcome per upload; raises `Overloaded` (queue full, deadline) or `PoolUnavailable`."""
+        if not self.available:
+            raise PoolUnavailable
+        if self._pending + len(files) > self.queue_limit:
+            message = f"the upload queue is full ({self._pending} images waiting); retry later"
+            self._reject("queue_full", message)
+        loop = asyncio.get_running_loop()
+        job = _Job(files, loop.create_future())
+        self._queue.append(job)
+        self._pending += len(files)
+        self._dispatch()
+        timer = loop.call_later(self.timeout_s, self._expire, job)
+        try:
+            return await job.future
+        finally:
+            timer.cancel()
+
+    def _reject(self, reason: str, message: str) -> NoReturn:
+        if self.on_reject is not None:
+            self.on_reject(reason)
+        raise Overloaded(message, headers={"Retry-After": self.retry_after})
+
+    def _expire(self, job: _Job) -> None:
+        if job.future.done():
+            return
+        if self.on_reject is not None:
+            self.on_reject("deadline")
+        message = f"the upload was not prepared within {self.timeout_s:g} s; retry later"
+        job.future.set_exception(Overloaded(message, headers={"Retry-After": self.retry_after}))
+
+    def _dispatch(self) -> None:
+        """Give each idle child the next batch of queued jobs."""
+        while self._idle and self._queue:
+            batch: list[_Job] = []
+            size = 0
+            while self._queue and (not batch or size + len(self._queue[0].files) <= self.max_batch):
+                job = self._queue.popleft()
+                if job.future.done():  # past its deadline while queued
+                    self._pending -= len(job.files)
+                    continue
+                batch.append(job)
+                size += len(job.files)
+                if job.retried:  # a suspect goes alone
+                    break
+                if self._queue and self._queue[0].retried:
+                    break
+            if not batch:
+                continue
+            child = self._idle.pop()
+            child.jobs = batch
+            files = [data for job in batch for data in job.files]
+            payload = pickle.dumps((next(self._ids), files), protocol=pickle.HIGHEST_PROTOCOL)
+            assert child.process.stdin is not None
+            child.process.stdin.writelines((FRAME.pack(len(payload)), payload))
+
+    async def _read_results(self, child: _Child) -> None:
+        assert child.process.stdout is not None
+        try:
+            while True:
+                payload = await _read_frame(child.process.stdout)
+                _, results = pickle.loads(payload)  # from our own child
+                self._finish(child, results)
+        except (asyncio.IncompleteReadError, ConnectionError, pickle.UnpicklingError) as exc:
+            await self._child_died(child, exc)
+
+    def _finish(self, child: _Child, results: list[tuple[Any, ...]]) -> None:
+        jobs, child.jobs = child.jobs, []
+        self._idle.append(child)
+        offset = 0
+        for job in jobs:
+            n = len(job.files)
+            self._pending -= n
+            if not job.future.done():
+                job.future.set_result([self._outcome(r) for r in results[offset : offset + n]])
+            offset += n
+        self._dispatch()
+
+    def _outcome(self, result: tuple[Any, ...]) -> Outcome:
+        kind = result[0]
+        if kind == "ok":
+            if self.observe is not None:
+                self.observe("decode", result[2])
+                self.observe("preprocess", result[3])
+            return np.frombuffer(result[1], np.uint8).reshape(IMAGE_SIZE, IMAGE_SIZE)
+        if kind == "error" and result[1] in CLIENT_ERRORS:
+            return CLIENT_ERRORS[result[1]](result[2])
+        logger.error("preparing an upload failed in the child process: %s", result[1:])
+        return ServiceError("internal error while preparing the upload")  # 500, like a bug in-process
+
+    async def _child_died(self, child: _Child, exc: BaseException) -> None:
+        code = await child.process.wait()
+        self._children.remove(child)
+        if child in self._idle:
+            self._idle.remove(child)
+        if self._closing:
+            return
+        logger.error("upload child process %s died (exit %s, %s); replacing it", child.process.pid, code, exc)
+        for job in reversed(child.jobs):  # try each request again, alone; a repeat offender is refused
+            self._pending -= len(job.files)
+            if job.future.done():
+                continue
+            if job.retried:
+                message = "the image could not be decoded: it stopped the decoder process"
+                job.future.set_exception(DecodeError(message))
+                continue
+            job.retried = True
+            self._queue.appendleft(job)
+            self._pending += len(job.files)
+        child.jobs = []
+        try:
+            self._idle.append(await self._spawn())
+        except Exception as error:
+            logger.error("no upload child process could be started (%s); preparing in-process", error)
+            if not self._children:
+                self._give_up()
+            return
+        self._dispatch()
+
+    def _give_up(self) -> None:
+        """Hand every queued and in-flight request back to the caller (it prepares in-process)."""
+        self.available = False
+        jobs = [*self._queue, *(job for child in self._children for job in child.jobs)]
+        self._queue.clear()
+        for job in jobs:
+            self._pending -= len(job.files)
+            if not job.future.done():
+                job.future.set_exception(PoolUnavailable())
+
+    async def stop(self) -> None:
+        """Close every child's stdin (it exits at EOF) and wait, killing one that hangs."""
+        self._closing = True
+        self._give_up()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*(_close(child.process) for child in self._children))
+        self._children.clear()
+        self._idle.clear()
+
+
+async def _read_frame(stream: asyncio.StreamReader) -> bytes:
+    (size,) = FRAME.unpack(await stream.readexactly(FRAME.size))
+    return await stream.readexactly(size)
+
+
+async def _close(process: asyncio.subprocess.Process) -> None:
+    if process.stdin is not None:
+        process.stdin.close()
+    try:
+        await asyncio.wait_for(process.wait(), 5.0)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
