@@ -5,6 +5,7 @@ Decoding (`decode_image`) is separate from the geometry (`to_mnist`) so each can
 
 from __future__ import annotations
 
+import bisect
 import io
 import time
 import warnings
@@ -29,6 +30,7 @@ PEAK_SAMPLE = 250_000  # pixels sampled to find the ink peak (a percentile over 
 STROKE_SIDE = 4 * DIGIT_BOX  # strokes are measured on a copy this big (px, longer side)
 MNIST_STROKE = 10.0  # MNIST's median stroke there (2.6 px of the 20 px box, times 4)
 THIN_STROKE = 0.6  # strokes thinner than this fraction of MNIST's are widened to about MNIST's
+ORIENTATION = 0x0112  # the EXIF tag that exif_transpose reads
 Grey = npt.NDArray[np.float32]
 
 # Pictures over the limit are refused from their header (413) before PIL's own check would warn;
@@ -85,6 +87,8 @@ def _load_reduced(image: Image.Image) -> Image.Image:
     factor = -(-max(image.size) // WORK_SIDE)
     if factor > 1 and image.mode not in ("P", "1"):  # palette/bilevel: reduced after conversion
         image = image.reduce(factor)
+    if image.getexif().get(ORIENTATION, 1) == 1:
+        return image  # exif_transpose would only copy it
     return ImageOps.exif_transpose(image) or image
 
 
@@ -101,7 +105,10 @@ def to_grey(image: Image.Image) -> Grey:
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(white, rgba)
-    return np.asarray(image.convert("L"), dtype=np.float32)
+    if image.mode != "L":
+        image = image.convert("L")
+    width, height = image.size
+    return np.frombuffer(image.tobytes(), np.uint8).reshape(height, width).astype(np.float32)
 
 
 def ink_map(grey: Grey) -> Grey:
@@ -122,7 +129,7 @@ def _median(values: Grey) -> float:
     if n % 2:
         return float(np.partition(values, half)[half])
     middle = np.partition(values, (half - 1, half))[half - 1 : half + 1]
-    return float(np.mean(middle))
+    return float(middle[0] + middle[1]) / 2.0  # np.mean: a float32 sum, then / 2 (exact)
 
 
 def paper_level(grey: Grey, light_paper: bool) -> Grey:
@@ -170,16 +177,16 @@ def _window_reduce(padded: Grey, k: int, reduce: np.ufunc, n: int) -> Grey:
 def ink_bbox(ink: Grey, peak: float) -> tuple[int, int, int, int]:
     """(top, bottom, left, right) of the ink, half-open; ignores the faintest 0.5% of ink mass each side."""
     mask = ink > INK_THRESHOLD * peak
-    rows, cols = np.count_nonzero(mask, axis=1), np.count_nonzero(mask, axis=0)
+    rows, cols = np.add.reduce(mask, 1, np.intp), np.add.reduce(mask, 0, np.intp)
     return (*_trimmed_span(rows), *_trimmed_span(cols))
 
 
-def _trimmed_span(counts: npt.NDArray[np.int64]) -> tuple[int, int]:
-    cum = np.cumsum(counts)
-    total = int(cum[-1])
+def _trimmed_span(counts: npt.NDArray[np.intp]) -> tuple[int, int]:
+    cum: list[int] = np.cumsum(counts).tolist()  # bisect on a short list beats np.searchsorted
+    total = cum[-1]
     cut = total * 0.005
-    start = int(np.searchsorted(cum, cut, side="right"))
-    stop = int(np.searchsorted(cum, total - cut, side="left")) + 1
+    start = bisect.bisect_right(cum, cut)
+    stop = bisect.bisect_left(cum, total - cut) + 1
     return start, max(stop, start + 1)
 
 
@@ -188,8 +195,9 @@ def fit_box(crop: Grey, side: int = DIGIT_BOX) -> Grey:
     h, w = crop.shape
     scale = side / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    image = Image.fromarray(crop, mode="F")
-    return np.asarray(image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0), dtype=np.float32)
+    image = Image.frombytes("F", (w, h), crop.astype(np.float32, copy=False).tobytes())
+    out = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return np.frombuffer(out.tobytes(), np.float32).reshape(size[1], size[0]).copy()
 
 
 def stroke_width(ink: Grey) -> float:
@@ -207,12 +215,12 @@ def thicken_thin_strokes(crop: Grey) -> Grey:
 
     Measured on a copy whose longer side is 4x the 20 px box; MNIST strokes there are about 10 px.
     """
-    hi = np.clip(fit_box(crop, STROKE_SIDE), 0.0, 255.0)
-    width = stroke_width(hi)
+    hi = fit_box(crop, STROKE_SIDE)
+    width = stroke_width(hi)  # the same unclipped: clipping to 0..255 keeps each side of 127.5
     if width == 0.0 or width >= THIN_STROKE * MNIST_STROKE:
         return crop
     k = round(MNIST_STROKE - width) | 1  # odd
-    return _rank_filter(hi, k, np.maximum) if k > 1 else crop
+    return _rank_filter(np.clip(hi, 0.0, 255.0, out=hi), k, np.maximum) if k > 1 else crop
 
 
 def center_by_mass(box: Grey) -> Grey:

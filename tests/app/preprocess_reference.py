@@ -1,0 +1,258 @@
+"""Frozen copy of app/predictors/preprocess.py before its speed-up (commit 19aee60): the reference.
+
+tests/app/test_preprocess_exact.py checks that the fast module gives the same bytes and the same
+errors as this one. Do not edit it to follow the fast module: it is the specification.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import warnings
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, ImageOps
+
+from app.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from models.features import DIGIT_BOX, IMAGE_SIZE
+
+FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
+# File signatures of those formats: a file that starts like one but does not open is corrupt (422), not 415.
+SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"BM", b"GIF8", b"II*\x00", b"MM\x00*")
+MIN_CONTRAST = 32.0  # the darkest ink must differ this much (of 255) from the paper
+INK_THRESHOLD = 0.35  # a pixel is ink above this fraction of the ink peak (robust to shading)
+NOISE_FLOOR = 0.12  # ink below this fraction of the peak is paper texture, set to 0
+WORK_SIDE = 1536  # larger pictures are reduced (box filter) to about this before the analysis
+PAPER_SIDE = 96  # the paper level is estimated on a copy at most this many pixels on a side
+PAPER_WINDOW = 0.4  # ... with a window this fraction of its longer side, wider than any stroke
+PEAK_SAMPLE = 250_000  # pixels sampled to find the ink peak (a percentile over a stride)
+STROKE_SIDE = 4 * DIGIT_BOX  # strokes are measured on a copy this big (px, longer side)
+MNIST_STROKE = 10.0  # MNIST's median stroke there (2.6 px of the 20 px box, times 4)
+THIN_STROKE = 0.6  # strokes thinner than this fraction of MNIST's are widened to about MNIST's
+Grey = npt.NDArray[np.float32]
+
+# Pictures over the limit are refused from their header (413) before PIL's own check would warn;
+# the filter is set once here, not per call (catch_warnings is not thread-safe).
+warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+
+
+def set_pixel_limit(max_pixels: int) -> None:
+    """PIL's own decompression-bomb limit: it refuses at twice this many pixels, even in frames."""
+    Image.MAX_IMAGE_PIXELS = max_pixels
+
+
+class NoInkError(InvalidInput):
+    """Raised when an image holds no mark that stands out from its background."""
+
+    code = "no_ink"
+
+
+class DecodeError(InvalidInput):
+    """Raised for an empty, truncated or corrupt image file."""
+
+    code = "corrupt_image"
+
+
+def decode_image(data: bytes, max_pixels: int) -> Grey:
+    """Bytes of a PNG/JPEG/BMP/GIF/WebP/TIFF -> grey float32 (H, W) in 0..255, dark ink stays dark."""
+    if not data:
+        raise DecodeError("the uploaded file is empty")
+    try:
+        image: Image.Image = Image.open(io.BytesIO(data), formats=FORMATS)
+    except Image.DecompressionBombError as exc:
+        raise PayloadTooLarge(f"image is over the limit of {max_pixels} pixels ({exc})") from None
+    except Exception:  # UnidentifiedImageError and friends: not one of the formats we read
+        if data.startswith(SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
+            raise DecodeError("the image is truncated or corrupt (its header does not parse)") from None
+        raise UnsupportedMediaType(f"not an image in a supported format ({', '.join(FORMATS)})") from None
+    width, height = image.size
+    if width * height > max_pixels:
+        raise PayloadTooLarge(f"image is {width}x{height} pixels, over the limit of {max_pixels} pixels")
+    try:
+        return to_grey(_load_reduced(image))
+    except Image.DecompressionBombError as exc:
+        raise PayloadTooLarge(f"image has too many pixels ({exc})") from None
+    except Exception as exc:  # truncated data, bad chunks, broken EXIF...
+        raise DecodeError(f"the image is truncated or corrupt ({type(exc).__name__})") from None
+
+
+def _load_reduced(image: Image.Image) -> Image.Image:
+    """Decode the first frame (JPEG at a reduced DCT scale when large), reduce to ~WORK_SIDE, apply EXIF."""
+    image.seek(0)  # GIF/TIFF: the first frame only
+    if image.format == "JPEG" and max(image.size) > WORK_SIDE:
+        image.draft(image.mode, (WORK_SIDE, WORK_SIDE))
+    image.load()
+    factor = -(-max(image.size) // WORK_SIDE)
+    if factor > 1 and image.mode not in ("P", "1"):  # palette/bilevel: reduced after conversion
+        image = image.reduce(factor)
+    return ImageOps.exif_transpose(image) or image
+
+
+def to_grey(image: Image.Image) -> Grey:
+    """Composite transparency on white, then grey (H, W) float32 in 0..255 for every PIL mode."""
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        return (np.asarray(image, dtype=np.float32) / 257.0).astype(np.float32)
+    if image.mode in ("I", "F"):
+        x = np.asarray(image, dtype=np.float32)
+        lo, hi = float(x.min()), float(x.max())
+        return ((x - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(x)).astype(np.float32)
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+    if has_alpha:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, rgba)
+    return np.asarray(image.convert("L"), dtype=np.float32)
+
+
+def ink_map(grey: Grey) -> Grey:
+    """Grey image -> ink strength in 0..255 (0 = paper), whichever the polarity, shading removed."""
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    light_paper = _median(border) >= 128.0  # dark ink on light paper is inverted (MNIST is not)
+    paper = paper_level(grey, light_paper)
+    ink = paper - grey if light_paper else grey - paper
+    return np.clip(ink, 0.0, 255.0, out=ink).astype(np.float32, copy=False)
+
+
+def _median(values: Grey) -> float:
+    """np.median of a 1-D array, same arithmetic, without its generic-axis overhead (~40 -> ~8 µs)."""
+    n = values.size
+    if np.isnan(values).any():
+        return float("nan")  # as np.median
+    half = n // 2
+    if n % 2:
+        return float(np.partition(values, half)[half])
+    middle = np.partition(values, (half - 1, half))[half - 1 : half + 1]
+    return float(np.mean(middle))
+
+
+def paper_level(grey: Grey, light_paper: bool) -> Grey:
+    """The paper's brightness at every pixel (shading, vignetting): the image with its strokes closed.
+
+    A closing (max then min, or the reverse for dark paper) with a window wider than any stroke,
+    on a copy at most PAPER_SIDE pixels on a side, then scaled back up.
+    """
+    h, w = grey.shape
+    scale = min(1.0, PAPER_SIDE / max(h, w))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = grey
+    if size != (w, h):
+        small = np.asarray(Image.fromarray(grey, mode="F").resize(size, Image.Resampling.BOX), np.float32)
+    k = max(3, int(PAPER_WINDOW * max(small.shape)) | 1)
+    first, second = (np.maximum, np.minimum) if light_paper else (np.minimum, np.maximum)
+    level = _rank_filter(_rank_filter(small, k, first), k, second)
+    if level.shape == grey.shape:
+        return level
+    return np.asarray(Image.fromarray(level, mode="F").resize((w, h), Image.Resampling.BILINEAR), np.float32)
+
+
+def _rank_filter(x: Grey, k: int, reduce: np.ufunc) -> Grey:
+    """A separable k x k max or min filter (`np.maximum` / `np.minimum`), edges repeated.
+
+    About log2(k) whole-array calls per axis, and edges repeated by concatenation (np.pad is slow
+    on small arrays): 3.6x faster at 28x28, 13x at 96x96 than k - 1 shifted calls, same output.
+    """
+    pad = k // 2
+    for _ in range(2):  # rows, then columns (as rows of the transpose); transposing twice restores x
+        padded = np.concatenate([x[:1].repeat(pad, 0), x, x[-1:].repeat(pad, 0)])
+        x = _window_reduce(padded, k, reduce, x.shape[0]).T
+    return np.ascontiguousarray(x)
+
+
+def _window_reduce(padded: Grey, k: int, reduce: np.ufunc, n: int) -> Grey:
+    """`reduce` over each window of k rows of `padded` (n + k - 1 rows): doublings, then one overlap."""
+    span = 1
+    while 2 * span <= k:
+        padded = reduce(padded[:-span], padded[span:])  # row i now covers rows [i, i + 2 * span)
+        span *= 2
+    return np.asarray(reduce(padded[:n], padded[k - span : k - span + n]), dtype=np.float32)
+
+
+def ink_bbox(ink: Grey, peak: float) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of the ink, half-open; ignores the faintest 0.5% of ink mass each side."""
+    mask = ink > INK_THRESHOLD * peak
+    rows, cols = np.count_nonzero(mask, axis=1), np.count_nonzero(mask, axis=0)
+    return (*_trimmed_span(rows), *_trimmed_span(cols))
+
+
+def _trimmed_span(counts: npt.NDArray[np.int64]) -> tuple[int, int]:
+    cum = np.cumsum(counts)
+    total = int(cum[-1])
+    cut = total * 0.005
+    start = int(np.searchsorted(cum, cut, side="right"))
+    stop = int(np.searchsorted(cum, total - cut, side="left")) + 1
+    return start, max(stop, start + 1)
+
+
+def fit_box(crop: Grey, side: int = DIGIT_BOX) -> Grey:
+    """Scale the crop so its longer side is `side` px, keeping the aspect ratio, anti-aliased."""
+    h, w = crop.shape
+    scale = side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    image = Image.fromarray(crop, mode="F")
+    return np.asarray(image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0), dtype=np.float32)
+
+
+def stroke_width(ink: Grey) -> float:
+    """Mean stroke width in pixels: twice the inked area over its boundary length (a line w wide: w)."""
+    mask = np.zeros((ink.shape[0] + 2, ink.shape[1] + 2), dtype=bool)  # a frame of False: np.pad is slow
+    core = mask[1:-1, 1:-1]
+    np.greater(ink, 127.5, out=core)
+    inner = core & mask[:-2, 1:-1] & mask[2:, 1:-1] & mask[1:-1, :-2] & mask[1:-1, 2:]
+    edge = np.count_nonzero(core & ~inner)  # count_nonzero: ~5x faster than a bool sum
+    return 2.0 * float(np.count_nonzero(core)) / edge if edge else 0.0
+
+
+def thicken_thin_strokes(crop: Grey) -> Grey:
+    """Pen strokes much thinner than MNIST's (a ballpoint on a big page) are widened by a max filter.
+
+    Measured on a copy whose longer side is 4x the 20 px box; MNIST strokes there are about 10 px.
+    """
+    hi = np.clip(fit_box(crop, STROKE_SIDE), 0.0, 255.0)
+    width = stroke_width(hi)
+    if width == 0.0 or width >= THIN_STROKE * MNIST_STROKE:
+        return crop
+    k = round(MNIST_STROKE - width) | 1  # odd
+    return _rank_filter(hi, k, np.maximum) if k > 1 else crop
+
+
+def center_by_mass(box: Grey) -> Grey:
+    """Place a (h, w) patch in 28x28 so that its centre of mass lands on the centre."""
+    h, w = box.shape
+    total = float(box.sum())
+    cy = float((box.sum(axis=1) * np.arange(h)).sum() / total) if total > 0 else (h - 1) / 2
+    cx = float((box.sum(axis=0) * np.arange(w)).sum() / total) if total > 0 else (w - 1) / 2
+    top = round(IMAGE_SIZE / 2 - cy)  # MNIST puts the mass at (14, 14)
+    left = round(IMAGE_SIZE / 2 - cx)
+    top = min(max(top, 0), IMAGE_SIZE - h)
+    left = min(max(left, 0), IMAGE_SIZE - w)
+    canvas = np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.float32)
+    canvas[top : top + h, left : left + w] = box
+    return canvas
+
+
+def to_mnist(grey: Grey) -> npt.NDArray[np.uint8]:
+    """Grey (H, W) 0..255 -> (28, 28) uint8, white digit on black, as MNIST prepared its digits."""
+    ink = ink_map(grey)
+    stride = max(1, int(np.sqrt(ink.size / PEAK_SAMPLE)))
+    sample = ink[::stride, ::stride]
+    peak = float(np.percentile(sample, 99.9)) if sample.size > 1000 else float(ink.max())
+    peak = max(peak, float(ink.max()) * 0.5)
+    if peak < MIN_CONTRAST:
+        raise NoInkError("no ink found: the image has no mark that stands out from its background")
+    top, bottom, left, right = ink_bbox(ink, peak)
+    crop = ink[top:bottom, left:right]
+    crop = np.where(crop < NOISE_FLOOR * peak, 0.0, np.minimum(crop * (255.0 / peak), 255.0)).astype(
+        np.float32
+    )
+    box = np.clip(fit_box(thicken_thin_strokes(crop)), 0.0, 255.0)
+    return np.rint(center_by_mass(box)).astype(np.uint8)
+
+
+def prepare_upload(data: bytes, max_pixels: int) -> tuple[npt.NDArray[np.uint8], float, float]:
+    """Upload bytes -> (28x28 uint8 in MNIST form, seconds decoding, seconds bringing to that form)."""
+    t0 = time.perf_counter()
+    grey = decode_image(data, max_pixels)
+    t1 = time.perf_counter()
+    pixels = to_mnist(grey)
+    return pixels, t1 - t0, time.perf_counter() - t1

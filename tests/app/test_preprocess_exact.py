@@ -1,0 +1,188 @@
+"""The fast `prepare_upload` gives the same bytes and the same errors as the frozen reference.
+
+The corpus: MNIST test digits as PNG (when the data cache is there), synthetic pen drawings
+("photos") of every size, mode and format, thin pens that trigger the thickening, and odd files.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from app.predictors import preprocess as fast
+from tests.app import preprocess_reference as reference
+
+MAX_PIXELS = 40_000_000
+Outcome = tuple[str, object]
+
+
+def outcome(module: object, data: bytes, max_pixels: int = MAX_PIXELS) -> Outcome:
+    """("ok", the 28x28 uint8) or ("error", (class name, code, message)) of `module.prepare_upload`."""
+    try:
+        pixels, _, _ = module.prepare_upload(data, max_pixels)  # type: ignore[attr-defined]
+    except Exception as exc:
+        return "error", (type(exc).__name__, getattr(exc, "code", None), str(exc))
+    assert pixels.dtype == np.uint8 and pixels.shape == (28, 28)
+    return "ok", pixels
+
+
+def assert_same(data: bytes, max_pixels: int = MAX_PIXELS) -> None:
+    got, want = outcome(fast, data, max_pixels), outcome(reference, data, max_pixels)
+    assert got[0] == want[0], (got, want)
+    if got[0] == "ok":
+        assert np.array_equal(got[1], want[1])  # type: ignore[arg-type]
+    else:
+        assert got[1] == want[1]
+
+
+def encode(image: Image.Image, fmt: str = "PNG", **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def mnist_digits(count: int) -> np.ndarray:
+    """`count` MNIST test digits from the data cache, or a skip when the cache is absent (CI)."""
+    from training.datasets import load_mnist
+    from training.fetch import MNIST_SOURCE, cache_dir
+
+    if not (cache_dir() / f"mnist-{MNIST_SOURCE.sha256[:16]}.npz").exists():
+        pytest.skip("MNIST is not in the data cache")
+    return load_mnist().x_test[:count]
+
+
+def pen_drawing(rng: np.random.Generator, size: tuple[int, int], pen: int, dark_ink: bool) -> Image.Image:
+    """A random polyline digit-like scribble, off centre, with a shading gradient, as 'L'."""
+    width, height = size
+    paper, ink = (235, 25) if dark_ink else (20, 230)
+    ramp = np.linspace(0.0, float(rng.uniform(-60, 60)), width, dtype=np.float32)
+    canvas = Image.fromarray(np.clip(paper + ramp[None, :] + np.zeros((height, 1)), 0, 255).astype(np.uint8))
+    side = max(2, int(min(width, height) * rng.uniform(0.2, 0.9)))
+    x0, y0 = int(rng.integers(0, width - side + 1)), int(rng.integers(0, height - side + 1))
+    points = [(x0 + int(rng.integers(0, side)), y0 + int(rng.integers(0, side))) for _ in range(4)]
+    ImageDraw.Draw(canvas).line(points, fill=ink, width=pen)
+    return canvas
+
+
+def styled(image: Image.Image, style: str, rng: np.random.Generator) -> bytes:
+    """`image` ('L') as one of the upload styles: modes L/RGB/RGBA/P/LA as PNG, or JPEG."""
+    if style == "jpeg":
+        return encode(image.convert("RGB"), "JPEG", quality=int(rng.integers(50, 96)))
+    if style == "rgba":
+        rgba = Image.new("RGBA", image.size, (20, 20, 60, 0))
+        rgba.putalpha(Image.fromarray(255 - np.asarray(image)))
+        return encode(rgba)
+    if style == "p":
+        return encode(image.convert("RGB").quantize(16))
+    return encode(image.convert({"l": "L", "rgb": "RGB", "la": "LA"}[style]))
+
+
+STYLES = ("l", "rgb", "rgba", "p", "la", "jpeg")
+
+
+def photos(seed: int, count: int) -> Iterator[bytes]:
+    """Synthetic drawings from 8x8 to 1200x900, pens 1 to 40 px, both polarities, every style."""
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        if i % 10 == 0:
+            size = (int(rng.integers(600, 1201)), int(rng.integers(450, 901)))
+        else:
+            size = (int(rng.integers(8, 320)), int(rng.integers(8, 320)))
+        pen = int(rng.choice([1, 1, 2, 2, 3, 5, 8, 14, 25, 40]))
+        image = pen_drawing(rng, size, pen, dark_ink=bool(i % 2))
+        yield styled(image, STYLES[i % len(STYLES)], rng)
+
+
+def thin_pens(seed: int, count: int) -> Iterator[bytes]:
+    """1-2 px pens on 300-900 px canvases: the strokes are thickened."""
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        size = (int(rng.integers(300, 901)), int(rng.integers(300, 901)))
+        image = pen_drawing(rng, size, int(rng.integers(1, 3)), dark_ink=bool(i % 2))
+        yield styled(image, STYLES[i % len(STYLES)], rng)
+
+
+def synthetic_digits(seed: int, count: int) -> Iterator[bytes]:
+    """28x28 'L' PNGs, white strokes of 1-4 px on black, blurred a little: MNIST-like."""
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        image = pen_drawing(rng, (28, 28), int(rng.integers(1, 5)), dark_ink=False)
+        pixels = np.asarray(image).astype(np.int16) - 20
+        yield encode(Image.fromarray(np.clip(pixels * 1.1, 0, 255).astype(np.uint8)))
+
+
+def test_mnist_digits_are_identical() -> None:
+    for pixels in mnist_digits(300):
+        assert_same(encode(Image.fromarray(pixels, mode="L")))
+
+
+def test_synthetic_digits_are_identical() -> None:
+    for data in synthetic_digits(seed=1, count=300):
+        assert_same(data)
+
+
+def test_photos_are_identical() -> None:
+    for data in photos(seed=2, count=120):
+        assert_same(data)
+
+
+def thickened(data: bytes) -> bool:
+    """Whether the reference widens the strokes of this upload (to_mnist's steps up to the crop)."""
+    ink = reference.ink_map(reference.decode_image(data, MAX_PIXELS))
+    peak = float(ink.max())
+    top, bottom, left, right = reference.ink_bbox(ink, peak)
+    crop = ink[top:bottom, left:right]
+    crop = np.where(crop < reference.NOISE_FLOOR * peak, 0.0, np.minimum(crop * (255.0 / peak), 255.0))
+    crop = crop.astype(np.float32)
+    return reference.thicken_thin_strokes(crop) is not crop
+
+
+def test_thin_pens_are_identical_and_thickened() -> None:
+    uploads = list(thin_pens(seed=3, count=24))
+    for data in uploads:
+        assert_same(data)
+    assert sum(thickened(data) for data in uploads) >= 12  # the corpus does exercise the thickening
+
+
+def exif_rotated_jpeg(orientation: int) -> bytes:
+    image = Image.new("RGB", (60, 40), "white")
+    ImageDraw.Draw(image).line([(5, 5), (50, 30)], fill="black", width=4)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return encode(image, "JPEG", exif=exif.tobytes())
+
+
+def odd_files() -> Iterator[bytes]:
+    yield from (encode(Image.new("L", (1, 1), v)) for v in (0, 255))
+    yield from (encode(Image.new(mode, (40, 30), 200)) for mode in ("L", "RGB", "RGBA"))  # blank
+    sixteen = np.zeros((30, 30), np.uint16)
+    sixteen[8:22, 13:17] = 60_000
+    yield encode(Image.fromarray(sixteen))  # 16-bit PNG
+    palette = Image.new("P", (30, 30), 0)
+    palette.putpalette([255, 255, 255, 0, 0, 0] + [0] * 762)
+    ImageDraw.Draw(palette).line([(5, 5), (25, 25)], fill=1, width=3)
+    yield encode(palette, transparency=0)  # palette with a transparent colour
+    yield from (exif_rotated_jpeg(o) for o in range(1, 9))
+    yield encode(Image.new("1", (30, 30), 1))
+    yield encode(Image.new("RGB", (30, 30), "white"), "BMP")
+    yield encode(Image.new("L", (30, 30), 9), "GIF")
+    yield encode(Image.new("L", (30, 30), 250), "TIFF")
+    png = next(photos(seed=4, count=1))
+    yield from (b"", b"hello", png[:40], png[: len(png) // 2], png[:8] + b"\x00" * 100)
+    jpeg = exif_rotated_jpeg(6)
+    yield from (jpeg[:30], jpeg[: len(jpeg) - 50], b"RIFF\x00\x00\x00\x00WEBPVP8 ")
+
+
+def test_odd_files_give_the_same_result_or_error() -> None:
+    for data in odd_files():
+        assert_same(data)
+
+
+def test_pixel_limits_give_the_same_error() -> None:
+    data = encode(Image.new("L", (300, 200), 255))
+    for limit in (100, 59_999, 60_000):
+        assert_same(data, limit)
