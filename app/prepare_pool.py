@@ -2,8 +2,9 @@
 
 Preparing an upload is most of a digit request's CPU (~0.5 ms at 28x28, tens of ms for a photo).
 Under the GIL a thread cannot run it beside the event loop; a process can, on the next core.
-Each child (`app.prepare_worker`) has at most one batch in flight: the uploads of the requests
-queued while it worked, up to `max_batch` images, one pickle each way, no thread in this process.
+Each child (`app.prepare_worker`) has at most two batches in flight (so it never waits for the
+event loop between batches): the uploads of the requests queued meanwhile, up to `max_batch`
+images, one pickle each way, no thread in this process.
 
 The queue is bounded and every request has a deadline (503 with Retry-After past either). A child
 that dies (an image that crashes the decoder, the OOM killer) is replaced; each request of its
@@ -36,6 +37,7 @@ from models.features import IMAGE_SIZE
 logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent  # the child imports `app` from here
 START_TIMEOUT_S = 60.0
+IN_FLIGHT = 2  # batches sent to a child before its first answer: it never waits for the event loop
 ERROR_TYPES = (NoInkError, DecodeError, InvalidInput, PayloadTooLarge, UnsupportedMediaType)
 CLIENT_ERRORS: dict[str, type[ServiceError]] = {cls.__name__: cls for cls in ERROR_TYPES}
 Pixels = npt.NDArray[np.uint8]
@@ -56,7 +58,12 @@ class _Job:
 @dataclass(eq=False)
 class _Child:
     process: asyncio.subprocess.Process
-    jobs: list[_Job] = field(default_factory=list)  # the batch in flight
+    batches: deque[list[_Job]] = field(default_factory=deque)  # in flight, oldest first
+    suspect: bool = False  # its batch is a retry after a crash: nothing else goes with it
+
+    @property
+    def jobs(self) -> list[_Job]:
+        return [job for batch in self.batches for job in batch]
 
 
 class PreparePool:
@@ -82,7 +89,6 @@ class PreparePool:
         self._queue: deque[_Job] = deque()
         self._pending = 0  # images queued or in flight
         self._children: list[_Child] = []  # alive
-        self._idle: list[_Child] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._ids = itertools.count()
         self._closing = False
@@ -98,8 +104,7 @@ class PreparePool:
         except Exception as exc:
             logger.warning("preparing uploads in-process: no child process (%s: %s)", type(exc).__name__, exc)
             return
-        self._idle.extend(children)
-        self.available = True
+        self.available = bool(children)
 
     async def _spawn(self) -> _Child:
         path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
@@ -165,8 +170,11 @@ class PreparePool:
         job.future.set_exception(Overloaded(message, headers={"Retry-After": self.retry_after}))
 
     def _dispatch(self) -> None:
-        """Give each idle child the next batch of queued jobs."""
-        while self._idle and self._queue:
+        """Send queued jobs, as batches, to the least busy children with room."""
+        while self._queue:
+            child = self._free_child(self._queue[0].retried)
+            if child is None:
+                return
             batch: list[_Job] = []
             size = 0
             while self._queue and (not batch or size + len(self._queue[0].files) <= self.max_batch):
@@ -182,12 +190,18 @@ class PreparePool:
                     break
             if not batch:
                 continue
-            child = self._idle.pop()
-            child.jobs = batch
+            child.batches.append(batch)
+            child.suspect = batch[0].retried
             files = [data for job in batch for data in job.files]
             payload = pickle.dumps((next(self._ids), files), protocol=pickle.HIGHEST_PROTOCOL)
             assert child.process.stdin is not None
             child.process.stdin.writelines((FRAME.pack(len(payload)), payload))
+
+    def _free_child(self, suspect: bool) -> _Child | None:
+        """The least busy child with room; a suspect goes to an idle one and is alone there."""
+        room = 1 if suspect else IN_FLIGHT
+        free = [c for c in self._children if len(c.batches) < room and not c.suspect]
+        return min(free, key=lambda c: len(c.batches), default=None)
 
     async def _read_results(self, child: _Child) -> None:
         assert child.process.stdout is not None
@@ -200,8 +214,8 @@ class PreparePool:
             await self._child_died(child, exc)
 
     def _finish(self, child: _Child, results: list[tuple[Any, ...]]) -> None:
-        jobs, child.jobs = child.jobs, []
-        self._idle.append(child)
+        jobs = child.batches.popleft()
+        child.suspect = False
         offset = 0
         for job in jobs:
             n = len(job.files)
@@ -226,8 +240,6 @@ class PreparePool:
     async def _child_died(self, child: _Child, exc: BaseException) -> None:
         code = await child.process.wait()
         self._children.remove(child)
-        if child in self._idle:
-            self._idle.remove(child)
         if self._closing:
             return
         logger.error("upload child process %s died (exit %s, %s); replacing it", child.process.pid, code, exc)
@@ -242,9 +254,9 @@ class PreparePool:
             job.retried = True
             self._queue.appendleft(job)
             self._pending += len(job.files)
-        child.jobs = []
+        child.batches.clear()
         try:
-            self._idle.append(await self._spawn())
+            await self._spawn()
         except Exception as error:
             logger.error("no upload child process could be started (%s); preparing in-process", error)
             if not self._children:
@@ -271,7 +283,6 @@ class PreparePool:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*(_close(child.process) for child in self._children))
         self._children.clear()
-        self._idle.clear()
 
 
 async def _read_frame(stream: asyncio.StreamReader) -> bytes:
