@@ -10,6 +10,7 @@ paddle or FastAPI (~40 MB, ~0.3 s to start).
 
 from __future__ import annotations
 
+import gc
 import pickle
 import signal
 import struct
@@ -60,6 +61,8 @@ def main() -> None:
     set_pixel_limit(max_pixels)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # stdout carries frames only; a stray print must not corrupt them
+    gc.collect()
+    gc.freeze()  # as in the server: no full collection scans the imported modules' objects
     write_frame(stdout, READY)
     while (payload := read_frame(stdin)) is not None:
         batch_id, files = pickle.loads(payload)  # from the parent only: it pickles our own tuples
