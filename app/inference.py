@@ -73,6 +73,7 @@ class OnnxRuntimeBackend:
         options.log_severity_level = 3  # errors only
         # Idle pool threads would spin on the cores the event loop needs.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.onnx_model = onnx_model  # the upload child processes build their own session from it
         self._session = ort.InferenceSession(onnx_model, options, providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name
         self.version = str(ort.__version__)

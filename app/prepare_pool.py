@@ -1,7 +1,11 @@
-"""Digit uploads decoded and brought to MNIST form in child processes, beside the event loop.
+"""Digit uploads decoded, brought to MNIST form and run through the network in child processes.
 
-Preparing an upload is most of a digit request's CPU (~0.5 ms at 28x28, tens of ms for a photo).
-Under the GIL a thread cannot run it beside the event loop; a process can, on the next core.
+Preparing an upload is most of a digit request's CPU (~0.4 ms at 28x28, tens of ms for a photo).
+Under the GIL a thread cannot run it beside the event loop; a process can, on the next core. When
+the server serves the network with ONNX Runtime, each child also runs it on its batch (a session
+built from the same verified ONNX model, accepted only if its logits on the probe batch equal the
+server's bit for bit), so the event loop only frames bytes and writes answers.
+
 Each child (`app.prepare_worker`) has at most two batches in flight (so it never waits for the
 event loop between batches): the uploads of the requests queued meanwhile, up to `max_batch`
 images, one pickle each way, no thread in this process.
@@ -38,20 +42,33 @@ logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent  # the child imports `app` from here
 START_TIMEOUT_S = 60.0
 IN_FLIGHT = 2  # batches sent to a child before its first answer: it never waits for the event loop
+CLASSES = 10
 ERROR_TYPES = (NoInkError, DecodeError, InvalidInput, PayloadTooLarge, UnsupportedMediaType)
 CLIENT_ERRORS: dict[str, type[ServiceError]] = {cls.__name__: cls for cls in ERROR_TYPES}
 Pixels = npt.NDArray[np.uint8]
+Logits = npt.NDArray[np.float32]
 Outcome = Pixels | ServiceError  # per upload: its MNIST form, or the client error to answer
+Result = tuple[list[Outcome], Logits | None]  # logits of every upload, when all are ok and a child ran them
 
 
 class PoolUnavailable(Exception):
     """No child process can take work; the caller prepares in-process."""
 
 
+@dataclass(frozen=True)
+class Network:
+    """What a child needs to run the digit network, and what it must answer on the probe batch."""
+
+    onnx_model: bytes
+    threads: int
+    probe: npt.NDArray[np.float32]
+    expected: Logits  # the server's own logits on the probe
+
+
 @dataclass(eq=False)
 class _Job:
     files: list[bytes]
-    future: asyncio.Future[list[Outcome]]
+    future: asyncio.Future[Result]
     retried: bool = False  # sent again, alone, after its child died
 
 
@@ -67,7 +84,7 @@ class _Child:
 
 
 class PreparePool:
-    """`await pool.prepare(files)` -> one `Outcome` per upload, in order."""
+    """`launch()` early, `await start(network)` once the network is chosen, then `await prepare(files)`."""
 
     def __init__(
         self,
@@ -78,17 +95,20 @@ class PreparePool:
         timeout_s: float,
         observe: Callable[[str, float], None] | None = None,
         on_reject: Callable[[str], None] | None = None,
+        on_batch: Callable[[int, float], None] | None = None,
         module: str = "app.prepare_worker",
     ) -> None:
         self.module = module  # the child's `python -m` module (tests substitute one that misbehaves)
         self.processes, self.max_pixels, self.max_batch = processes, max_pixels, max_batch
         self.queue_limit, self.timeout_s = queue_limit, timeout_s
-        self.observe, self.on_reject = observe, on_reject
+        self.observe, self.on_reject, self.on_batch = observe, on_reject, on_batch
         self.retry_after = str(max(1, int(timeout_s + 0.999)))
         self.available = False
+        self.network: Network | None = None  # set once every child runs it
+        self._launched: asyncio.Future[list[_Child | BaseException]] | None = None
         self._queue: deque[_Job] = deque()
         self._pending = 0  # images queued or in flight
-        self._children: list[_Child] = []  # alive
+        self._children: list[_Child] = []  # alive and serving
         self._tasks: set[asyncio.Task[None]] = set()
         self._ids = itertools.count()
         self._closing = False
@@ -97,16 +117,31 @@ class PreparePool:
     def pending(self) -> int:
         return self._pending
 
-    async def start(self) -> None:
-        """Start every child; if one cannot start, log why and stay unavailable."""
-        try:
-            children = await asyncio.gather(*(self._spawn() for _ in range(self.processes)))
-        except Exception as exc:
-            logger.warning("preparing uploads in-process: no child process (%s: %s)", type(exc).__name__, exc)
+    def launch(self) -> None:
+        """Start the child processes (~0.3 s of imports each); `start` waits for them."""
+        launches = (self._launch() for _ in range(self.processes))
+        self._launched = asyncio.ensure_future(asyncio.gather(*launches, return_exceptions=True))
+
+    async def start(self, network: Network | None = None) -> None:
+        """Wait for the children, give them `network`; if one cannot start, log why and stay unavailable."""
+        if self._launched is None:
+            self.launch()
+        assert self._launched is not None
+        launched = await self._launched
+        children = [c for c in launched if isinstance(c, _Child)]
+        errors = [c for c in launched if not isinstance(c, _Child)]
+        if errors:
+            logger.warning("preparing uploads in-process: no child process (%s)", errors[0])
+            await asyncio.gather(*(_close(c.process) for c in children))
             return
+        if network is not None:
+            verdicts = await asyncio.gather(*(self._load_network(c, network) for c in children))
+            self.network = network if all(verdicts) else None
+        for child in children:
+            self._serve(child)
         self.available = bool(children)
 
-    async def _spawn(self) -> _Child:
+    async def _launch(self) -> _Child:
         path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
         env = {**os.environ, "PYTHONPATH": path}
         process = await asyncio.create_subprocess_exec(
@@ -118,28 +153,37 @@ class PreparePool:
             stdout=asyncio.subprocess.PIPE,
             env=env,
         )
-        assert process.stdout is not None
         try:
-            hello = await asyncio.wait_for(_read_frame(process.stdout), START_TIMEOUT_S)
-        except Exception:
+            hello = await asyncio.wait_for(_read_frame(process), START_TIMEOUT_S)
+            if hello != READY:
+                raise RuntimeError(f"unexpected first frame from the child: {hello[:40]!r}")
+        except BaseException:
             process.kill()
             await process.wait()
             raise
-        if hello != READY:
-            process.kill()
-            raise RuntimeError(f"unexpected first frame from the child: {hello[:40]!r}")
-        child = _Child(process)
-        self._children.append(child)
-        self._spawn_task(self._read_results(child))
-        return child
+        return _Child(process)
 
-    def _spawn_task(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
+    async def _load_network(self, child: _Child, network: Network) -> bool:
+        """Send the network; True if the child's logits on the probe equal the server's bit for bit."""
+        _send(child, ("network", network.onnx_model, network.threads, network.probe))
+        _, answer = pickle.loads(await asyncio.wait_for(_read_frame(child.process), START_TIMEOUT_S))
+        if isinstance(answer, bytes):
+            logits = np.frombuffer(answer, np.float32).reshape(network.expected.shape)
+            if np.array_equal(logits, network.expected):
+                return True
+            answer = f"its logits differ by up to {float(np.max(np.abs(logits - network.expected))):.3g}"
+        logger.warning("the upload child cannot run the digit network (%s); the server runs it", answer)
+        return False
+
+    def _serve(self, child: _Child) -> None:
+        self._children.append(child)
+        task = asyncio.get_running_loop().create_task(self._read_results(child))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def prepare(self, files: list[bytes]) -> list[Outcome]:
-        """One outcome per upload; raises `Overloaded` (queue full, deadline) or `PoolUnavailable`."""
+    async def prepare(self, files: list[bytes]) -> Result:
+        """One outcome per upload (and the logits, if a child ran the network); raises `Overloaded`
+        (queue full, deadline) or `PoolUnavailable`."""
         if not self.available:
             raise PoolUnavailable
         if self._pending + len(files) > self.queue_limit:
@@ -193,9 +237,7 @@ class PreparePool:
             child.batches.append(batch)
             child.suspect = batch[0].retried
             files = [data for job in batch for data in job.files]
-            payload = pickle.dumps((next(self._ids), files), protocol=pickle.HIGHEST_PROTOCOL)
-            assert child.process.stdin is not None
-            child.process.stdin.writelines((FRAME.pack(len(payload)), payload))
+            _send(child, ("batch", next(self._ids), files, self.network is not None))
 
     def _free_child(self, suspect: bool) -> _Child | None:
         """The least busy child with room; a suspect goes to an idle one and is alone there."""
@@ -204,25 +246,32 @@ class PreparePool:
         return min(free, key=lambda c: len(c.batches), default=None)
 
     async def _read_results(self, child: _Child) -> None:
-        assert child.process.stdout is not None
         try:
             while True:
-                payload = await _read_frame(child.process.stdout)
-                _, results = pickle.loads(payload)  # from our own child
-                self._finish(child, results)
+                payload = await _read_frame(child.process)
+                self._finish(child, pickle.loads(payload))  # from our own child
         except (asyncio.IncompleteReadError, ConnectionError, pickle.UnpicklingError) as exc:
             await self._child_died(child, exc)
 
-    def _finish(self, child: _Child, results: list[tuple[Any, ...]]) -> None:
+    def _finish(self, child: _Child, message: tuple[Any, ...]) -> None:
+        _, _, results, logits_bytes, seconds = message
         jobs = child.batches.popleft()
         child.suspect = False
-        offset = 0
+        rows: Logits | None = None
+        if logits_bytes is not None:
+            rows = np.frombuffer(logits_bytes, np.float32).reshape(-1, CLASSES)
+            if self.on_batch is not None:
+                self.on_batch(len(rows), seconds)
+        offset = row = 0
         for job in jobs:
             n = len(job.files)
             self._pending -= n
+            outcomes = [self._outcome(r) for r in results[offset : offset + n]]
+            ok = sum(1 for r in results[offset : offset + n] if r[0] == "ok")
+            logits = rows[row : row + n] if rows is not None and ok == n else None
             if not job.future.done():
-                job.future.set_result([self._outcome(r) for r in results[offset : offset + n]])
-            offset += n
+                job.future.set_result((outcomes, logits))
+            offset, row = offset + n, row + ok
         self._dispatch()
 
     def _outcome(self, result: tuple[Any, ...]) -> Outcome:
@@ -256,12 +305,15 @@ class PreparePool:
             self._pending += len(job.files)
         child.batches.clear()
         try:
-            await self._spawn()
+            replacement = await self._launch()
+            if self.network is not None and not await self._load_network(replacement, self.network):
+                self.network = None  # the server's batcher runs the network from now on
         except Exception as error:
             logger.error("no upload child process could be started (%s); preparing in-process", error)
             if not self._children:
                 self._give_up()
             return
+        self._serve(replacement)
         self._dispatch()
 
     def _give_up(self) -> None:
@@ -281,16 +333,28 @@ class PreparePool:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await asyncio.gather(*(_close(child.process) for child in self._children))
+        processes = {c.process for c in self._children}
+        if self._launched is not None:  # children launched but never served (a stop during start-up)
+            processes |= {c.process for c in await self._launched if isinstance(c, _Child)}
+        await asyncio.gather(*(_close(process) for process in processes))
         self._children.clear()
 
 
-async def _read_frame(stream: asyncio.StreamReader) -> bytes:
-    (size,) = FRAME.unpack(await stream.readexactly(FRAME.size))
-    return await stream.readexactly(size)
+def _send(child: _Child, message: tuple[Any, ...]) -> None:
+    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    assert child.process.stdin is not None
+    child.process.stdin.writelines((FRAME.pack(len(payload)), payload))
+
+
+async def _read_frame(process: asyncio.subprocess.Process) -> bytes:
+    assert process.stdout is not None
+    (size,) = FRAME.unpack(await process.stdout.readexactly(FRAME.size))
+    return await process.stdout.readexactly(size)
 
 
 async def _close(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is not None:
+        return
     if process.stdin is not None:
         process.stdin.close()
     try:

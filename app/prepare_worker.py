@@ -1,11 +1,17 @@
-"""The child process of `app.prepare_pool`: decodes uploads and brings them to MNIST form.
+"""The child process of `app.prepare_pool`: decodes uploads, brings them to MNIST form, runs the network.
 
-`python -m app.prepare_worker MAX_PIXELS`. It reads frames from stdin, each a pickled
-`(batch_id, [upload bytes, ...])`, and writes one frame per batch to stdout, a pickled
-`(batch_id, [outcome, ...])` where an outcome is `("ok", 784 pixel bytes, decode s, preprocess s)`,
-`("error", exception class name, message)` for a client error, or `("bug", text)`. A frame is a
-4-byte big-endian length, then that many bytes. EOF on stdin ends the process. It never imports
-paddle or FastAPI (~40 MB, ~0.3 s to start).
+`python -m app.prepare_worker MAX_PIXELS`. Frames both ways are a 4-byte big-endian length, then
+that many bytes of pickle. The child first writes `READY`; then, for each frame it reads:
+
+- `("network", onnx_model, threads, probe)`: build an ONNX Runtime session of the network the
+  server verified, answer `("network", logits of the probe)` (or `("network", "error text")`);
+  the server serves from it only if those logits equal its own bit for bit;
+- `("batch", batch_id, [upload bytes, ...], infer)`: answer `("batch", batch_id, outcomes, logits,
+  seconds)`. An outcome is `("ok", 784 pixel bytes, decode s, preprocess s)`, `("error",
+  exception class name, message)` for a client error, or `("bug", text)`. With `infer`, `logits`
+  are the float32 (k, 10) bytes of the k "ok" uploads in one network call of `seconds`, else None.
+
+EOF on stdin ends the process. It never imports paddle or FastAPI.
 """
 
 from __future__ import annotations
@@ -15,8 +21,11 @@ import pickle
 import signal
 import struct
 import sys
+import time
 import traceback
 from typing import Any, BinaryIO
+
+import numpy as np
 
 FRAME = struct.Struct(">I")
 READY = b"ready"
@@ -53,21 +62,57 @@ def outcome(data: bytes, max_pixels: int) -> tuple[Any, ...]:
     return ("ok", pixels.tobytes(), decode_s, preprocess_s)
 
 
+class Worker:
+    """The child's state: the pixel limit and, once the server sent it, the network."""
+
+    def __init__(self, max_pixels: int) -> None:
+        self.max_pixels = max_pixels
+        self.network: Any = None
+
+    def handle(self, message: tuple[Any, ...]) -> tuple[Any, ...]:
+        if message[0] == "network":
+            return ("network", self.load_network(*message[1:]))
+        _, batch_id, files, infer = message
+        results = [outcome(data, self.max_pixels) for data in files]
+        logits, seconds = self.infer(results) if infer and self.network is not None else (None, 0.0)
+        return ("batch", batch_id, results, logits, seconds)
+
+    def load_network(self, onnx_model: bytes, threads: int, probe: np.ndarray) -> bytes | str:
+        from app.inference import OnnxRuntimeBackend
+
+        try:
+            self.network = OnnxRuntimeBackend(onnx_model, threads)
+            return self.network.predict_logits(probe).tobytes()
+        except Exception as exc:  # the server then runs the network itself
+            self.network = None
+            return f"{type(exc).__name__}: {exc}"
+
+    def infer(self, results: list[tuple[Any, ...]]) -> tuple[bytes | None, float]:
+        from models.features import IMAGE_SIZE, scale_pixels
+
+        ok = [r[1] for r in results if r[0] == "ok"]
+        if not ok:
+            return None, 0.0
+        pixels = np.frombuffer(b"".join(ok), np.uint8).reshape(len(ok), IMAGE_SIZE, IMAGE_SIZE)
+        start = time.perf_counter()
+        logits = self.network.predict_logits(scale_pixels(pixels))
+        return logits.tobytes(), time.perf_counter() - start
+
+
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
     from app.predictors.preprocess import set_pixel_limit
 
-    max_pixels = int(sys.argv[1])
-    set_pixel_limit(max_pixels)
+    worker = Worker(int(sys.argv[1]))
+    set_pixel_limit(worker.max_pixels)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # stdout carries frames only; a stray print must not corrupt them
     gc.collect()
     gc.freeze()  # as in the server: no full collection scans the imported modules' objects
     write_frame(stdout, READY)
     while (payload := read_frame(stdin)) is not None:
-        batch_id, files = pickle.loads(payload)  # from the parent only: it pickles our own tuples
-        results = [outcome(data, max_pixels) for data in files]
-        write_frame(stdout, pickle.dumps((batch_id, results), protocol=pickle.HIGHEST_PROTOCOL))
+        message = pickle.loads(payload)  # from the parent only: it pickles our own tuples
+        write_frame(stdout, pickle.dumps(worker.handle(message), protocol=pickle.HIGHEST_PROTOCOL))
 
 
 if __name__ == "__main__":

@@ -12,10 +12,11 @@ import numpy as np
 
 from app.batching import MicroBatcher
 from app.errors import ModelUnavailable
+from app.inference import OnnxRuntimeBackend, probe_batch
 from app.metrics import Metrics
 from app.predictors.digit import DigitPredictor
 from app.predictors.price import PricePredictor
-from app.prepare_pool import PreparePool
+from app.prepare_pool import Network, PreparePool
 from app.settings import Settings
 from models.artifacts import PARAMS_NAME, LoadedModel
 
@@ -45,6 +46,7 @@ class ServiceState:
     digit: DigitPredictor | None = None
     batcher: MicroBatcher | None = None
     pool: PreparePool | None = None
+    _network: Network | None = None  # the digit network as the upload children can run it
 
     @property
     def ready(self) -> bool:
@@ -76,7 +78,9 @@ class ServiceState:
 
         The upload child processes start meanwhile (~0.3 s); readiness waits for them too.
         """
-        pool_started = asyncio.get_running_loop().create_task(self._start_pool())
+        pool = self._new_pool()
+        if pool is not None:
+            pool.launch()
         for name in MODEL_NAMES:
             slot = self.slots[name]
             start = time.perf_counter()
@@ -93,15 +97,16 @@ class ServiceState:
                 slot.loaded.version if slot.loaded else "?",
                 slot.load_seconds,
             )
-        await pool_started
+        if pool is not None:
+            await self._start_pool(pool)
 
-    async def _start_pool(self) -> None:
+    def _new_pool(self) -> PreparePool | None:
         s = self.settings
         if s.prepare_processes == 0:
-            return
+            return None
         stage = self.metrics.stage
         observers = {name: stage.labels("mnist", name) for name in ("decode", "preprocess")}
-        pool = PreparePool(
+        return PreparePool(
             s.prepare_processes,
             s.max_image_pixels,
             s.batch_max_size,
@@ -109,10 +114,20 @@ class ServiceState:
             s.inference_timeout_s,
             observe=lambda name, seconds: observers[name].observe(seconds),
             on_reject=lambda reason: self.metrics.rejected.labels(reason).inc(),
+            on_batch=self._observe_batch,
         )
-        await pool.start()
-        if pool.available:
-            self.pool = pool
+
+    async def _start_pool(self, pool: PreparePool) -> None:
+        """Children ready (with the network when it is served by ONNX Runtime), or in-process preparation."""
+        await pool.start(self._network)
+        if not pool.available:
+            return
+        self.pool = pool
+        self.metrics.queue_depth.set_function(lambda: self.queue_depth)
+        loaded = self.slots["mnist"].loaded
+        if loaded is not None and "serving" in loaded.card:
+            where = f"{self.settings.prepare_processes} upload child process(es), each with its own session"
+            loaded.card["serving"]["runs_in"] = where if pool.network else "the server's inference thread"
 
     async def _load(self, name: str) -> None:
         from models.artifacts import load_model
@@ -129,10 +144,14 @@ class ServiceState:
         self._record_info(loaded)
 
     async def _load_digit(self, loaded: LoadedModel) -> None:
-        from app.inference import create_digit_backend
+        from app.inference import create_digit_backend  # looked up here: tests substitute it
 
         s = self.settings
         backend = await asyncio.to_thread(create_digit_backend, loaded, s.inference_threads)
+        if isinstance(backend, OnnxRuntimeBackend):  # the upload children can run it too
+            probe = probe_batch()
+            expected = await asyncio.to_thread(backend.predict_logits, probe)  # before anyone else calls it
+            self._network = Network(backend.onnx_model, s.inference_threads, probe, expected)
         batcher = MicroBatcher(
             backend.predict_logits,
             s.batch_max_size,
@@ -161,6 +180,11 @@ class ServiceState:
         if self.batcher is not None:
             await self.batcher.stop()
 
+    @property
+    def queue_depth(self) -> int:
+        """Digit images waiting or in work: in the upload children's queue and the micro-batcher's."""
+        return (self.batcher.pending if self.batcher else 0) + (self.pool.pending if self.pool else 0)
+
     def health(self) -> dict[str, Any]:
         """Readiness with details, for /health and /readyz."""
         return {
@@ -174,5 +198,5 @@ class ServiceState:
                 }
                 for n, s in self.slots.items()
             },
-            "queue_depth": self.batcher.pending if self.batcher else 0,
+            "queue_depth": self.queue_depth,
         }

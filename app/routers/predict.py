@@ -17,7 +17,7 @@ from starlette.responses import Response
 from app.deps import json_response
 from app.errors import InvalidInput, ServiceError, UnsupportedMediaType
 from app.predictors.digit import DigitPredictor, Observe, Prepared
-from app.prepare_pool import Pixels, PoolUnavailable
+from app.prepare_pool import Logits, Pixels, PoolUnavailable
 from app.price_input import parse_batch, parse_single
 from app.schemas import (
     EXAMPLE_ROW,
@@ -177,18 +177,21 @@ def _prepare_all(digit: DigitPredictor, files: list[bytes], observe: Observe, ma
 
 async def _prepare(
     state: ServiceState, digit: DigitPredictor, files: list[bytes], many: bool
-) -> list[Prepared]:
-    """Uploads in MNIST form: in a child process when there is one, else on the event loop or a thread."""
+) -> tuple[list[Prepared], Logits | None]:
+    """Uploads in MNIST form, and their logits when a child process ran the network.
+
+    In a child process when there is one, else on the event loop (small) or a thread (large).
+    """
     if state.pool is not None:
         try:
-            outcomes = await state.pool.prepare(files)
+            outcomes, logits = await state.pool.prepare(files)
         except PoolUnavailable:  # every child died and none restarts: prepare here, as with 0 processes
             pass
         else:
             for i, outcome in enumerate(outcomes):  # the first bad file, as in-process
                 if isinstance(outcome, ServiceError):
                     raise _named(outcome, i, many)
-            return [digit.from_pixels(cast(Pixels, pixels)) for pixels in outcomes]
+            return [digit.from_pixels(cast(Pixels, pixels)) for pixels in outcomes], logits
     stage = state.metrics.stage
 
     def observe(name: str, seconds: float) -> None:
@@ -197,14 +200,15 @@ async def _prepare(
     # A small picture is prepared on the event loop: with the GIL, a thread hop costs more than it
     # saves (bench/: 1.9x the digit throughput at 28x28). A large one (~25 ms at 900x700) goes off it.
     if _pixels(files) <= INLINE_PIXELS:
-        return _prepare_all(digit, files, observe, many)
-    return await asyncio.to_thread(_prepare_all, digit, files, observe, many)
+        return _prepare_all(digit, files, observe, many), None
+    return await asyncio.to_thread(_prepare_all, digit, files, observe, many), None
 
 
 async def _predict_digits(state: ServiceState, files: list[bytes], debug: bool, many: bool) -> list[Any]:
     digit, batcher = state.require_digit()
-    prepared = await _prepare(state, digit, files, many)
-    logits = await batcher.submit(np.concatenate([p.x for p in prepared]))
+    prepared, logits = await _prepare(state, digit, files, many)
+    if logits is None:  # the network runs here, behind the micro-batcher
+        logits = await batcher.submit(np.concatenate([p.x for p in prepared]))
     probs = digit.probabilities(logits)
     return [digit.answer(probs[i], p, debug) for i, p in enumerate(prepared)]
 

@@ -1,8 +1,9 @@
-"""Uploads prepared in child processes: same answers as in-process, faults contained, limits kept."""
+"""Uploads prepared (and the network run) in child processes: same answers as in-process, faults contained."""
 
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import signal
 from collections.abc import Iterator
@@ -10,12 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import pytest
 from fastapi.testclient import TestClient
+from onnx import TensorProto, helper, numpy_helper
+from PIL import Image
 
 from app.errors import Overloaded
+from app.inference import OnnxRuntimeBackend, probe_batch
 from app.predictors.preprocess import DecodeError, NoInkError, prepare_upload
-from app.prepare_pool import PoolUnavailable, PreparePool
+from app.prepare_pool import Network, PoolUnavailable, PreparePool
+from models.features import scale_pixels
 from tests.app.conftest import drawn_digit_png, make_client
 
 LIMIT = 40_000_000
@@ -23,15 +29,43 @@ MISBEHAVING = "tests.app.misbehaving_worker"
 
 
 def uploads() -> list[bytes]:
-    return [
-        drawn_digit_png(size=s, offset=(s // 10, s // 8), fmt=f) for s, f in [(28 * 4, "PNG"), (300, "JPEG")]
-    ]
+    shapes = [(28 * 4, "PNG"), (300, "JPEG")]
+    return [drawn_digit_png(size=s, offset=(s // 10, s // 8), fmt=f) for s, f in shapes]
 
 
-async def with_pool(body: Any, **kw: Any) -> Any:
+def blank_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", (40, 40), 255).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def linear_onnx() -> bytes:
+    """A small ONNX network of the digit network's shape: (N, 1, 28, 28) -> (N, 10), seeded weights."""
+    weights = np.random.default_rng(1).normal(size=(784, 10)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Flatten", ["x"], ["flat"], axis=1),
+            helper.make_node("MatMul", ["flat", "w"], ["logits"]),
+        ],
+        "linear",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 1, 28, 28])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [None, 10])],
+        [numpy_helper.from_array(weights, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return bytes(model.SerializeToString()) if onnx.checker.check_model(model) is None else b""
+
+
+def network(shift: float = 0.0) -> Network:
+    model, probe = linear_onnx(), probe_batch()
+    return Network(model, 1, probe, OnnxRuntimeBackend(model).predict_logits(probe) + np.float32(shift))
+
+
+async def with_pool(body: Any, net: Network | None = None, **kw: Any) -> Any:
     settings: dict[str, Any] = {"max_batch": 8, "queue_limit": 64, "timeout_s": 10.0, "module": MISBEHAVING}
     pool = PreparePool(1, LIMIT, **{**settings, **kw})
-    await pool.start()
+    await pool.start(net)
     assert pool.available
     try:
         return await body(pool)
@@ -40,46 +74,68 @@ async def with_pool(body: Any, **kw: Any) -> Any:
 
 
 def test_outcomes_equal_in_process_preparation_and_errors_keep_their_class() -> None:
-    files = [*uploads(), b"", b"\x89PNG\r\n\x1a\n broken", drawn_digit_png(size=64)[:0] + blank_png()]
+    files = [*uploads(), b"", b"\x89PNG\r\n\x1a\n broken", blank_png()]
 
     async def body(pool: PreparePool) -> list[Any]:
         return list(await asyncio.gather(*(pool.prepare([f]) for f in files)))
 
-    results = [r[0] for r in asyncio.run(with_pool(body))]
-    for data, result in zip(files[:2], results[:2], strict=True):
+    results = asyncio.run(with_pool(body))
+    assert all(logits is None for _, logits in results)  # no network given: the server runs it
+    outcomes = [outcome for (outcome,), _ in results]
+    for data, result in zip(files[:2], outcomes[:2], strict=True):
         np.testing.assert_array_equal(result, prepare_upload(data, LIMIT)[0])
-    assert [type(r) for r in results[2:]] == [DecodeError, DecodeError, NoInkError]
-    assert results[2].message == "the uploaded file is empty"
+    assert [type(r) for r in outcomes[2:]] == [DecodeError, DecodeError, NoInkError]
+    assert outcomes[2].message == "the uploaded file is empty"
 
 
-def blank_png() -> bytes:
-    import io
+def test_with_the_network_the_child_returns_the_logits_the_server_would_compute() -> None:
+    net = network()
+    files = uploads()
 
-    from PIL import Image
+    async def body(pool: PreparePool) -> list[Any]:
+        assert pool.network is net
+        return list(
+            await asyncio.gather(pool.prepare(files), pool.prepare([files[0], b""]), pool.prepare([files[1]]))
+        )
 
-    buffer = io.BytesIO()
-    Image.new("L", (40, 40), 255).save(buffer, format="PNG")
-    return buffer.getvalue()
+    (both, both_logits), (mixed, mixed_logits), (_, one_logits) = asyncio.run(with_pool(body, net))
+    pixels = np.stack([prepare_upload(f, LIMIT)[0] for f in files])
+    expected = OnnxRuntimeBackend(net.onnx_model).predict_logits(scale_pixels(pixels))
+    assert np.array_equal(both_logits, expected) and np.array_equal(one_logits, expected[1:])
+    np.testing.assert_array_equal(both[1], pixels[1])
+    assert mixed_logits is None and isinstance(mixed[1], DecodeError)  # the request fails anyway
+
+
+def test_a_network_whose_probe_answers_differ_is_not_used_by_the_children() -> None:
+    async def body(pool: PreparePool) -> Any:
+        assert pool.network is None
+        return await pool.prepare(uploads())
+
+    outcomes, logits = asyncio.run(with_pool(body, network(shift=1e-3)))
+    assert logits is None and all(isinstance(o, np.ndarray) for o in outcomes)
 
 
 def test_a_request_that_kills_the_child_is_refused_and_the_others_are_answered() -> None:
     good = uploads()[0]
+    net = network()
 
-    async def body(pool: PreparePool) -> tuple[list[Any], int, int]:
+    async def body(pool: PreparePool) -> tuple[list[Any], int, int, Any]:
         first = pool._children[0].process.pid
         results = await asyncio.gather(
             pool.prepare([good]), pool.prepare([b"crash"]), pool.prepare([good, good]), return_exceptions=True
         )
-        again = await pool.prepare([good])  # the replacement child serves
-        assert isinstance(again[0], np.ndarray)
-        return list(results), first, pool._children[0].process.pid
+        again = await pool.prepare([good])  # the replacement child serves, with the network
+        assert pool.network is net
+        return list(results), first, pool._children[0].process.pid, again
 
-    results, first, second = asyncio.run(with_pool(body))
+    results, first, second, again = asyncio.run(with_pool(body, net))
     assert first != second
     assert isinstance(results[1], DecodeError) and "stopped the decoder" in results[1].message
-    expected = prepare_upload(good, LIMIT)[0]
-    for r in (results[0][0], *results[2]):
-        np.testing.assert_array_equal(r, expected)
+    pixels = prepare_upload(good, LIMIT)[0]
+    expected = OnnxRuntimeBackend(net.onnx_model).predict_logits(scale_pixels(pixels[None]))
+    for outcomes, logits in (results[0], results[2], again):
+        assert all(np.array_equal(o, pixels) for o in outcomes)
+        assert np.array_equal(logits, np.repeat(expected, len(outcomes), axis=0))
 
 
 def test_a_full_queue_and_a_passed_deadline_are_overloaded() -> None:
@@ -114,7 +170,7 @@ def test_a_pool_whose_child_cannot_start_is_unavailable() -> None:
 @pytest.fixture(scope="module")
 def pooled(models_dir: Path) -> Iterator[TestClient]:
     with make_client(models_dir, prepare_processes=1) as c:
-        assert c.app.state.service.pool is not None  # type: ignore[attr-defined]
+        assert c.app.state.service.pool.network is not None  # type: ignore[attr-defined]
         yield c
 
 
@@ -125,18 +181,16 @@ def inline(models_dir: Path) -> Iterator[TestClient]:
 
 
 def answers(client: TestClient, files: list[bytes]) -> tuple[int, Any]:
-    r = client.post(
-        "/predict/digit/batch?debug=true", files=[("files", (f"{i}", f)) for i, f in enumerate(files)]
-    )
+    parts = [("files", (f"{i}", f)) for i, f in enumerate(files)]
+    r = client.post("/predict/digit/batch?debug=true", files=parts)
     return r.status_code, r.json() if r.status_code == 200 else r.json()["error"]
 
 
-def test_the_service_answers_the_same_with_and_without_the_pool(
-    pooled: TestClient, inline: TestClient
-) -> None:
+def test_the_service_answers_alike_with_and_without_the_pool(pooled: TestClient, inline: TestClient) -> None:
     for files in [uploads(), [uploads()[0], b"not an image"], [uploads()[1], blank_png()]]:
         assert answers(pooled, files) == answers(inline, files)
     assert answers(pooled, [uploads()[0], b""])[1]["message"].startswith("files[1]: ")
+    assert "child" in pooled.get("/models/mnist").json()["serving"]["runs_in"]
 
 
 def test_the_service_survives_a_killed_child(pooled: TestClient) -> None:
@@ -146,6 +200,7 @@ def test_the_service_survives_a_killed_child(pooled: TestClient) -> None:
     assert status == 200 and len(body["predictions"]) == 2
     metrics = pooled.get("/metrics").text
     assert 'inference_stage_duration_seconds_count{model="mnist",stage="preprocess"}' in metrics
+    assert 'inference_stage_duration_seconds_count{model="mnist",stage="inference"}' in metrics
 
 
 def test_a_client_error_in_the_child_is_the_same_client_error(pooled: TestClient) -> None:
