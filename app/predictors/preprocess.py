@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import bisect
 import io
+import math
 import time
 import warnings
 
@@ -195,7 +196,8 @@ def fit_box(crop: Grey, side: int = DIGIT_BOX) -> Grey:
     h, w = crop.shape
     scale = side / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    image = Image.frombytes("F", (w, h), crop.astype(np.float32, copy=False).tobytes())
+    # frombuffer/tobytes: the cheapest round trip (fromarray and asarray cost ~3 µs more each)
+    image = Image.frombuffer("F", (w, h), np.ascontiguousarray(crop, np.float32), "raw", "F", 0, 1)
     out = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
     return np.frombuffer(out.tobytes(), np.float32).reshape(size[1], size[0]).copy()
 
@@ -205,9 +207,12 @@ def stroke_width(ink: Grey) -> float:
     mask = np.zeros((ink.shape[0] + 2, ink.shape[1] + 2), dtype=bool)  # a frame of False: np.pad is slow
     core = mask[1:-1, 1:-1]
     np.greater(ink, 127.5, out=core)
-    inner = core & mask[:-2, 1:-1] & mask[2:, 1:-1] & mask[1:-1, :-2] & mask[1:-1, 2:]
-    edge = np.count_nonzero(core & ~inner)  # count_nonzero: ~5x faster than a bool sum
-    return 2.0 * float(np.count_nonzero(core)) / edge if edge else 0.0
+    inner = core & mask[:-2, 1:-1]
+    for neighbour in (mask[2:, 1:-1], mask[1:-1, :-2], mask[1:-1, 2:]):
+        np.logical_and(inner, neighbour, out=inner)
+    area = np.count_nonzero(core)  # count_nonzero: ~5x faster than a bool sum
+    edge = area - np.count_nonzero(inner)  # inner is a part of core
+    return 2.0 * float(area) / edge if edge else 0.0
 
 
 def thicken_thin_strokes(crop: Grey) -> Grey:
@@ -226,34 +231,45 @@ def thicken_thin_strokes(crop: Grey) -> Grey:
 def center_by_mass(box: Grey) -> Grey:
     """Place a (h, w) patch in 28x28 so that its centre of mass lands on the centre."""
     h, w = box.shape
-    total = float(box.sum())
-    cy = float((box.sum(axis=1) * np.arange(h)).sum() / total) if total > 0 else (h - 1) / 2
-    cx = float((box.sum(axis=0) * np.arange(w)).sum() / total) if total > 0 else (w - 1) / 2
-    top = round(IMAGE_SIZE / 2 - cy)  # MNIST puts the mass at (14, 14)
-    left = round(IMAGE_SIZE / 2 - cx)
-    top = min(max(top, 0), IMAGE_SIZE - h)
-    left = min(max(left, 0), IMAGE_SIZE - w)
+    top, left = _mass_offset(box)
     canvas = np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.float32)
     canvas[top : top + h, left : left + w] = box
     return canvas
 
 
+def _mass_offset(box: Grey) -> tuple[int, int]:
+    """(top, left) of the patch in 28x28 that puts its centre of mass at (14, 14), as MNIST does."""
+    h, w = box.shape
+    add = np.add.reduce  # what ndarray.sum calls, without its wrapper: the same sums, bit for bit
+    total = float(add(box, None))
+    cy = float(add(add(box, 1) * np.arange(h)) / total) if total > 0 else (h - 1) / 2
+    cx = float(add(add(box, 0) * np.arange(w)) / total) if total > 0 else (w - 1) / 2
+    top = min(max(round(IMAGE_SIZE / 2 - cy), 0), IMAGE_SIZE - h)
+    left = min(max(round(IMAGE_SIZE / 2 - cx), 0), IMAGE_SIZE - w)
+    return top, left
+
+
 def to_mnist(grey: Grey) -> npt.NDArray[np.uint8]:
     """Grey (H, W) 0..255 -> (28, 28) uint8, white digit on black, as MNIST prepared its digits."""
     ink = ink_map(grey)
-    stride = max(1, int(np.sqrt(ink.size / PEAK_SAMPLE)))
+    stride = max(1, int(math.sqrt(ink.size / PEAK_SAMPLE)))
     sample = ink[::stride, ::stride]
-    peak = float(np.percentile(sample, 99.9)) if sample.size > 1000 else float(ink.max())
-    peak = max(peak, float(ink.max()) * 0.5)
+    strongest = float(ink.max())
+    peak = float(np.percentile(sample, 99.9)) if sample.size > 1000 else strongest
+    peak = max(peak, strongest * 0.5)
     if peak < MIN_CONTRAST:
         raise NoInkError("no ink found: the image has no mark that stands out from its background")
     top, bottom, left, right = ink_bbox(ink, peak)
     crop = ink[top:bottom, left:right]
-    crop = np.where(crop < NOISE_FLOOR * peak, 0.0, np.minimum(crop * (255.0 / peak), 255.0)).astype(
-        np.float32
-    )
-    box = np.clip(fit_box(thicken_thin_strokes(crop)), 0.0, 255.0)
-    return np.rint(center_by_mass(box)).astype(np.uint8)
+    faint = crop < NOISE_FLOOR * peak
+    crop = np.minimum(crop * (255.0 / peak), 255.0)  # float32, as is the crop
+    crop[faint] = 0.0
+    box = fit_box(thicken_thin_strokes(crop))
+    np.clip(box, 0.0, 255.0, out=box)
+    top, left = _mass_offset(box)
+    pixels = np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+    pixels[top : top + box.shape[0], left : left + box.shape[1]] = np.rint(box)  # 0..255: exact
+    return pixels
 
 
 def prepare_upload(data: bytes, max_pixels: int) -> tuple[npt.NDArray[np.uint8], float, float]:
