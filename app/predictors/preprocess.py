@@ -144,13 +144,15 @@ def paper_level(grey: Grey, light_paper: bool) -> Grey:
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     small = grey
     if size != (w, h):
-        small = np.asarray(Image.fromarray(grey, mode="F").resize(size, Image.Resampling.BOX), np.float32)
+        small = _pixels(_image(grey).resize(size, Image.Resampling.BOX))
     k = max(3, int(PAPER_WINDOW * max(small.shape)) | 1)
     first, second = (np.maximum, np.minimum) if light_paper else (np.minimum, np.maximum)
-    level = _rank_filter(_rank_filter(small, k, first), k, second)
+    level = _rank_filter(small, k, first)
+    if np.minimum.reduce(level, None) != np.maximum.reduce(level, None):  # else `second` keeps it
+        level = _rank_filter(level, k, second)  # (a dark-paper digit is often all 0 after the first)
     if level.shape == grey.shape:
         return level
-    return np.asarray(Image.fromarray(level, mode="F").resize((w, h), Image.Resampling.BILINEAR), np.float32)
+    return _pixels(_image(level).resize((w, h), Image.Resampling.BILINEAR))
 
 
 def _rank_filter(x: Grey, k: int, reduce: np.ufunc) -> Grey:
@@ -177,12 +179,12 @@ def _window_reduce(padded: Grey, k: int, reduce: np.ufunc, n: int) -> Grey:
 
 def ink_bbox(ink: Grey, peak: float) -> tuple[int, int, int, int]:
     """(top, bottom, left, right) of the ink, half-open; ignores the faintest 0.5% of ink mass each side."""
-    mask = ink > INK_THRESHOLD * peak
-    rows, cols = np.add.reduce(mask, 1, np.intp), np.add.reduce(mask, 0, np.intp)
+    mask = (ink > INK_THRESHOLD * peak).view(np.uint8)  # uint8 -> int32 sums: ~2x faster than bool
+    rows, cols = np.add.reduce(mask, 1, np.int32), np.add.reduce(mask, 0, np.int32)
     return (*_trimmed_span(rows), *_trimmed_span(cols))
 
 
-def _trimmed_span(counts: npt.NDArray[np.intp]) -> tuple[int, int]:
+def _trimmed_span(counts: npt.NDArray[np.int32]) -> tuple[int, int]:
     cum: list[int] = np.cumsum(counts).tolist()  # bisect on a short list beats np.searchsorted
     total = cum[-1]
     cut = total * 0.005
@@ -193,13 +195,24 @@ def _trimmed_span(counts: npt.NDArray[np.intp]) -> tuple[int, int]:
 
 def fit_box(crop: Grey, side: int = DIGIT_BOX) -> Grey:
     """Scale the crop so its longer side is `side` px, keeping the aspect ratio, anti-aliased."""
-    h, w = crop.shape
+    return _pixels(_fit_image(_image(crop), side)).copy()
+
+
+def _fit_image(image: Image.Image, side: int) -> Image.Image:
+    w, h = image.size
     scale = side / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    # frombuffer/tobytes: the cheapest round trip (fromarray and asarray cost ~3 µs more each)
-    image = Image.frombuffer("F", (w, h), np.ascontiguousarray(crop, np.float32), "raw", "F", 0, 1)
-    out = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    return np.frombuffer(out.tobytes(), np.float32).reshape(size[1], size[0]).copy()
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def _image(x: Grey) -> Image.Image:
+    """(H, W) float32 -> PIL "F" image sharing its memory (Image.fromarray: ~3 µs more)."""
+    return Image.frombuffer("F", x.shape[::-1], np.ascontiguousarray(x, np.float32), "raw", "F", 0, 1)
+
+
+def _pixels(image: Image.Image) -> Grey:
+    """PIL "F" image -> read-only (H, W) float32 (np.asarray: ~2 µs more)."""
+    return np.frombuffer(image.tobytes(), np.float32).reshape(image.height, image.width)
 
 
 def stroke_width(ink: Grey) -> float:
@@ -220,12 +233,18 @@ def thicken_thin_strokes(crop: Grey) -> Grey:
 
     Measured on a copy whose longer side is 4x the 20 px box; MNIST strokes there are about 10 px.
     """
-    hi = fit_box(crop, STROKE_SIDE)
+    widened = _widened(_image(crop))
+    return crop if widened is None else widened
+
+
+def _widened(crop: Image.Image) -> Grey | None:
+    """thicken_thin_strokes of a crop already in PIL form; None when it keeps the crop as it is."""
+    hi = _pixels(_fit_image(crop, STROKE_SIDE))
     width = stroke_width(hi)  # the same unclipped: clipping to 0..255 keeps each side of 127.5
     if width == 0.0 or width >= THIN_STROKE * MNIST_STROKE:
-        return crop
+        return None
     k = round(MNIST_STROKE - width) | 1  # odd
-    return _rank_filter(np.clip(hi, 0.0, 255.0, out=hi), k, np.maximum) if k > 1 else crop
+    return _rank_filter(np.clip(hi, 0.0, 255.0), k, np.maximum) if k > 1 else None
 
 
 def center_by_mass(box: Grey) -> Grey:
@@ -264,8 +283,9 @@ def to_mnist(grey: Grey) -> npt.NDArray[np.uint8]:
     faint = crop < NOISE_FLOOR * peak
     crop = np.minimum(crop * (255.0 / peak), 255.0)  # float32, as is the crop
     crop[faint] = 0.0
-    box = fit_box(thicken_thin_strokes(crop))
-    np.clip(box, 0.0, 255.0, out=box)
+    image = _image(crop)  # the crop in PIL form, for both of its resizes (thicken_thin_strokes, fit_box)
+    widened = _widened(image)
+    box = np.clip(_pixels(_fit_image(image if widened is None else _image(widened), DIGIT_BOX)), 0.0, 255.0)
     top, left = _mass_offset(box)
     pixels = np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.uint8)
     pixels[top : top + box.shape[0], left : left + box.shape[1]] = np.rint(box)  # 0..255: exact
