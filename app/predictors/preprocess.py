@@ -217,14 +217,12 @@ def _pixels(image: Image.Image) -> Grey:
 
 def stroke_width(ink: Grey) -> float:
     """Mean stroke width in pixels: twice the inked area over its boundary length (a line w wide: w)."""
-    mask = np.zeros((ink.shape[0] + 2, ink.shape[1] + 2), dtype=bool)  # a frame of False: np.pad is slow
-    core = mask[1:-1, 1:-1]
-    np.greater(ink, 127.5, out=core)
-    inner = core & mask[:-2, 1:-1]
-    for neighbour in (mask[2:, 1:-1], mask[1:-1, :-2], mask[1:-1, 2:]):
+    inked = ink > 127.5
+    inner = inked[1:-1, 1:-1] & inked[:-2, 1:-1]  # pixels on the picture's border are never inner
+    for neighbour in (inked[2:, 1:-1], inked[1:-1, :-2], inked[1:-1, 2:]):
         np.logical_and(inner, neighbour, out=inner)
-    area = np.count_nonzero(core)  # count_nonzero: ~5x faster than a bool sum
-    edge = area - np.count_nonzero(inner)  # inner is a part of core
+    area = np.count_nonzero(inked)  # count_nonzero: ~5x faster than a bool sum
+    edge = area - np.count_nonzero(inner)  # inner pixels are inked
     return 2.0 * float(area) / edge if edge else 0.0
 
 
