@@ -130,7 +130,7 @@ def _median(values: Grey) -> float:
     if n % 2:
         return float(np.partition(values, half)[half])
     middle = np.partition(values, (half - 1, half))[half - 1 : half + 1]
-    return float(middle[0] + middle[1]) / 2.0  # np.mean: a float32 sum, then / 2 (exact)
+    return float((middle[0] + middle[1]) / np.float32(2.0))  # as np.mean: float32 sum, float32 halving
 
 
 def paper_level(grey: Grey, light_paper: bool) -> Grey:

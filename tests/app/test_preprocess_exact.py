@@ -186,3 +186,16 @@ def test_pixel_limits_give_the_same_error() -> None:
     data = encode(Image.new("L", (300, 200), 255))
     for limit in (100, 59_999, 60_000):
         assert_same(data, limit)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 112, 113])
+def test_median_equals_numpy(n: int) -> None:
+    rng = np.random.default_rng(n)
+    for trial in range(200):
+        values = (rng.random(n) * 255).astype(np.float32)
+        if trial % 2:
+            values = np.round(values)
+        if trial % 50 == 0:
+            values[0] = np.nan
+        want = float(np.median(values))
+        assert fast._median(values) == want or (np.isnan(want) and np.isnan(fast._median(values)))
