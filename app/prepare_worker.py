@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import gc
 import pickle
+import queue
 import signal
 import struct
 import sys
+import threading
 import time
 import traceback
 from typing import Any, BinaryIO
@@ -32,8 +34,7 @@ READY = b"ready"
 
 
 def write_frame(stream: BinaryIO, payload: bytes) -> None:
-    stream.write(FRAME.pack(len(payload)))
-    stream.write(payload)
+    stream.write(FRAME.pack(len(payload)) + payload)  # one write, one system call
     stream.flush()
 
 
@@ -63,17 +64,29 @@ def outcome(data: bytes, max_pixels: int) -> tuple[Any, ...]:
 
 
 class Worker:
-    """The child's state: the pixel limit and, once the server sent it, the network."""
+    """The child's state: the pixel limit and, once the server sent it, the network.
+
+    Two stages: the main thread prepares a batch (`take`), a second thread runs the network on it
+    and writes the answer (`finish`). ONNX Runtime releases the GIL, so the network runs on a free
+    core while the next batch is prepared.
+    """
 
     def __init__(self, max_pixels: int) -> None:
         self.max_pixels = max_pixels
-        self.network: Any = None
+        self.network: Any = None  # called from the finishing thread only, once loaded
 
-    def handle(self, message: tuple[Any, ...]) -> tuple[Any, ...]:
+    def take(self, message: tuple[Any, ...]) -> tuple[Any, ...]:
+        """A message from the server -> its work done up to the network: a job for `finish`."""
         if message[0] == "network":
             return ("network", self.load_network(*message[1:]))
         _, batch_id, files, infer = message
-        results = [outcome(data, self.max_pixels) for data in files]
+        return ("batch", batch_id, [outcome(data, self.max_pixels) for data in files], infer)
+
+    def finish(self, job: tuple[Any, ...]) -> tuple[Any, ...]:
+        """A job -> the answer to write."""
+        if job[0] == "network":
+            return job
+        _, batch_id, results, infer = job
         logits, seconds = self.infer(results) if infer and self.network is not None else (None, 0.0)
         return ("batch", batch_id, results, logits, seconds)
 
@@ -95,8 +108,18 @@ class Worker:
             return None, 0.0
         pixels = np.frombuffer(b"".join(ok), np.uint8).reshape(len(ok), IMAGE_SIZE, IMAGE_SIZE)
         start = time.perf_counter()
-        logits = self.network.predict_logits(scale_pixels(pixels))
+        try:
+            logits = self.network.predict_logits(scale_pixels(pixels))
+        except Exception:  # the server runs the network for this batch instead
+            traceback.print_exc(file=sys.stderr)
+            return None, 0.0
         return logits.tobytes(), time.perf_counter() - start
+
+
+def finish_all(worker: Worker, jobs: queue.Queue[tuple[Any, ...] | None], stdout: BinaryIO) -> None:
+    """The second stage: network and answer for each job, in order, until None."""
+    while (job := jobs.get()) is not None:
+        write_frame(stdout, pickle.dumps(worker.finish(job), protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def main() -> None:
@@ -107,12 +130,17 @@ def main() -> None:
     set_pixel_limit(worker.max_pixels)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # stdout carries frames only; a stray print must not corrupt them
+    sys.setswitchinterval(0.001)  # the finishing thread gets the GIL back soon after the network ran
     gc.collect()
     gc.freeze()  # as in the server: no full collection scans the imported modules' objects
     write_frame(stdout, READY)
+    jobs: queue.Queue[tuple[Any, ...] | None] = queue.Queue(maxsize=2)
+    finisher = threading.Thread(target=finish_all, args=(worker, jobs, stdout), name="finish", daemon=True)
+    finisher.start()
     while (payload := read_frame(stdin)) is not None:
-        message = pickle.loads(payload)  # from the parent only: it pickles our own tuples
-        write_frame(stdout, pickle.dumps(worker.handle(message), protocol=pickle.HIGHEST_PROTOCOL))
+        jobs.put(worker.take(pickle.loads(payload)))  # from the parent only: it pickles our own tuples
+    jobs.put(None)
+    finisher.join()
 
 
 if __name__ == "__main__":
