@@ -242,8 +242,12 @@ class PreparePool:
     def _free_child(self, suspect: bool) -> _Child | None:
         """The least busy child with room; a suspect goes to an idle one and is alone there."""
         room = 1 if suspect else IN_FLIGHT
-        free = [c for c in self._children if len(c.batches) < room and not c.suspect]
-        return min(free, key=lambda c: len(c.batches), default=None)
+        best: _Child | None = None
+        for child in self._children:  # one or two: a loop is cheaper than min() over a list
+            busy = len(child.batches)
+            if busy < room and not child.suspect and (best is None or busy < len(best.batches)):
+                best = child
+        return best
 
     async def _read_results(self, child: _Child) -> None:
         try:
