@@ -165,8 +165,11 @@ class PreparePool:
 
     async def _load_network(self, child: _Child, network: Network) -> bool:
         """Send the network; True if the child's logits on the probe equal the server's bit for bit."""
-        _send(child, ("network", network.onnx_model, network.threads, network.probe))
-        _, answer = pickle.loads(await asyncio.wait_for(_read_frame(child.process), START_TIMEOUT_S))
+        try:
+            _send(child, ("network", network.onnx_model, network.threads, network.probe))
+            _, answer = pickle.loads(await asyncio.wait_for(_read_frame(child.process), START_TIMEOUT_S))
+        except Exception as exc:  # it died or hung: its reader finds out and replaces it
+            answer = f"no answer: {type(exc).__name__}: {exc}"
         if isinstance(answer, bytes):
             logits = np.frombuffer(answer, np.float32).reshape(network.expected.shape)
             if np.array_equal(logits, network.expected):
@@ -253,7 +256,9 @@ class PreparePool:
         try:
             while True:
                 payload = await _read_frame(child.process)
-                self._finish(child, pickle.loads(payload))  # from our own child
+                message = pickle.loads(payload)  # from our own child
+                if message[0] == "batch":  # not a late answer to a network check that timed out
+                    self._finish(child, message)
         except (asyncio.IncompleteReadError, ConnectionError, pickle.UnpicklingError) as exc:
             await self._child_died(child, exc)
 
