@@ -16,7 +16,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -32,10 +31,10 @@ warnings.filterwarnings("ignore", message="No ccache found")
 
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
-import paddle.nn.functional as F  # noqa: E402
 import PIL  # noqa: E402
 from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
 
+from bench import backends  # noqa: E402
 from models import MODELS_DIR  # noqa: E402
 from models.artifacts import ModelFolderError, read_card  # noqa: E402
 from models.features import IMAGE_SIZE, scale_pixels  # noqa: E402
@@ -43,7 +42,7 @@ from models.networks import build_network  # noqa: E402
 from training.augment import AugmentConfig, augment_batch  # noqa: E402
 from training.datasets import MNIST_SOURCE, VALIDATION_SIZE, load_mnist  # noqa: E402
 from training.fetch import cache_dir  # noqa: E402
-from training.mnist import Config  # noqa: E402
+from training.mnist import Config, train_step  # noqa: E402
 
 Pipeline = Callable[[np.ndarray, AugmentConfig, np.random.Generator], paddle.Tensor]
 DEFAULT_OUT = Path("bench/results/train_speed.json")
@@ -158,18 +157,6 @@ def new_trainer(cfg: Config, steps: int) -> tuple[paddle.nn.Layer, paddle.optimi
     return net, opt, sched
 
 
-def train_step(net: paddle.nn.Layer, opt: Any, sched: Any, x: paddle.Tensor, y: paddle.Tensor) -> float:
-    """The body of train_epoch's loop, including its loss and accuracy read-backs."""
-    logits = net(x)  # (B, 10)
-    loss = F.cross_entropy(logits, y)
-    loss.backward()
-    opt.step()
-    opt.clear_grad()
-    sched.step()
-    int((logits.argmax(axis=1) == y).sum())
-    return float(loss)
-
-
 def time_augment(pipeline: Pipeline, images: np.ndarray, batches: list[np.ndarray], cfg: Config) -> float:
     """Median seconds per batch; the first batch is a warm-up."""
     rng = np.random.default_rng(cfg.seed)
@@ -229,12 +216,8 @@ def print_table(results: list[Result], steps_per_epoch: int, ratios: dict[str, f
 def machine() -> dict[str, Any]:
     """What the numbers were measured on; training sets no thread count, so neither does this script."""
     return {
-        "python": platform.python_version(),
-        "paddle": paddle.__version__,
-        "numpy": np.__version__,
+        **backends.machine(),
         "pillow": PIL.__version__,
-        "cpu_count": os.cpu_count(),
-        "processor": platform.processor() or platform.machine(),
         "omp_num_threads_at_start": OMP_THREADS_AT_START,
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "paddle_num_threads": paddle.get_flags(["FLAGS_paddle_num_threads"])["FLAGS_paddle_num_threads"],

@@ -73,6 +73,17 @@ def predict_logits(net: DigitNet, images: np.ndarray, batch_size: int) -> np.nda
     return np.concatenate(out).astype(np.float32)
 
 
+def train_step(net, opt, sched, x: paddle.Tensor, y: paddle.Tensor) -> tuple[float, int]:
+    """One optimisation step on a batch: (mean loss, correct predictions)."""
+    logits = net(x)  # (B, 10)
+    loss = F.cross_entropy(logits, y)
+    loss.backward()
+    opt.step()
+    opt.clear_grad()
+    sched.step()
+    return float(loss), int((logits.argmax(axis=1) == y).sum())
+
+
 def train_epoch(net, opt, sched, data: Mnist, cfg: Config, rng: np.random.Generator, epoch: int):
     """One pass over the shuffled training digits; returns (mean loss, accuracy) on the augmented batches."""
     net.train()
@@ -83,15 +94,9 @@ def train_epoch(net, opt, sched, data: Mnist, cfg: Config, rng: np.random.Genera
     for step in bar:
         idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
         x = augment_batch(paddle.to_tensor(scale_pixels(data.x_train[idx])), cfg.augment, rng)
-        y = paddle.to_tensor(data.y_train[idx])
-        logits = net(x)  # (B, 10)
-        loss = F.cross_entropy(logits, y)
-        loss.backward()
-        opt.step()
-        opt.clear_grad()
-        sched.step()
-        total_loss += float(loss) * len(idx)
-        total_correct += int((logits.argmax(axis=1) == y).sum())
+        loss, correct = train_step(net, opt, sched, x, paddle.to_tensor(data.y_train[idx]))
+        total_loss += loss * len(idx)
+        total_correct += correct
         seen += len(idx)
         if step % 20 == 0 or step == steps - 1:
             bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{total_correct / seen:.4f}", refresh=False)
