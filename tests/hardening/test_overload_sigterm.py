@@ -126,11 +126,17 @@ def test_sigterm_drains_in_flight_and_refuses_new(slow_server: LiveServer) -> No
     fast: list[tuple[float, str]] = []
     stop = threading.Event()
     sending = threading.Semaphore(0)
+    hammers = [threading.Thread(target=hammer, args=(server.url, stop, fast)) for _ in range(2)]
+    for t in hammers:
+        t.start()
+    deadline = time.monotonic() + 20
+    while not (fast and fast[0][0] < time.monotonic() - 0.5) and time.monotonic() < deadline:
+        time.sleep(0.01)  # fast requests under way well before SIGTERM (the digit batch is quick to queue)
     threads = [threading.Thread(target=send_digits, args=(server.url, digits))]
     threads += [threading.Thread(target=send_slow, args=(server.url, sending, slow)) for _ in range(4)]
-    threads += [threading.Thread(target=hammer, args=(server.url, stop, fast)) for _ in range(2)]
     for t in threads:
         t.start()
+    threads += hammers
     for _ in range(4):  # wait until every slow request is mid-body
         assert sending.acquire(timeout=20)
     wait_for_queue(server.url, IN_FLIGHT, digits)  # ... and the digit batch is in the model
