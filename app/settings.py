@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     prepare_processes: int = Field(
         default=1,
         ge=0,
-        description="child processes per worker that decode digit uploads (0: in the worker itself)",
+        description="child processes per worker that prepare digit uploads and run the network (0: none)",
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, gt=0, lt=65536)
