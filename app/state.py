@@ -47,6 +47,7 @@ class ServiceState:
     batcher: MicroBatcher | None = None
     pool: PreparePool | None = None
     _network: Network | None = None  # the digit network as the upload children can run it
+    _stages: dict[str, Any] = field(default_factory=dict, repr=False)  # stage -> its histogram child
 
     @property
     def ready(self) -> bool:
@@ -104,16 +105,14 @@ class ServiceState:
         s = self.settings
         if s.prepare_processes == 0:
             return None
-        stage = self.metrics.stage
-        observers = {name: stage.labels("mnist", name) for name in ("decode", "preprocess")}
         return PreparePool(
             s.prepare_processes,
             s.max_image_pixels,
             s.batch_max_size,
             s.queue_limit,
             s.inference_timeout_s,
-            observe=lambda name, seconds: observers[name].observe(seconds),
-            on_reject=lambda reason: self.metrics.rejected.labels(reason).inc(),
+            observe=self.observe_stage,
+            on_reject=self._rejected,
             on_batch=self._observe_batch,
         )
 
@@ -123,11 +122,10 @@ class ServiceState:
         if not pool.available:
             return
         self.pool = pool
-        self.metrics.queue_depth.set_function(lambda: self.queue_depth)
         loaded = self.slots["mnist"].loaded
-        if loaded is not None and "serving" in loaded.card:
+        if loaded is not None and "serving" in loaded.card and pool.network is not None:
             where = f"{self.settings.prepare_processes} upload child process(es), each with its own session"
-            loaded.card["serving"]["runs_in"] = where if pool.network else "the server's inference thread"
+            loaded.card["serving"]["runs_in"] = where
 
     async def _load(self, name: str) -> None:
         from models.artifacts import load_model
@@ -159,16 +157,28 @@ class ServiceState:
             s.queue_limit,
             s.inference_timeout_s,
             on_batch=self._observe_batch,
-            on_reject=lambda reason: self.metrics.rejected.labels(reason).inc(),
+            on_reject=self._rejected,
         )
-        self.metrics.queue_depth.set_function(lambda: batcher.pending)
+        self.metrics.queue_depth.set_function(lambda: self.queue_depth)
+        if "serving" in loaded.card:
+            loaded.card["serving"]["runs_in"] = "the server's inference thread"  # unless the children run it
         batcher.start()
         await batcher.submit(np.zeros((1, 1, 28, 28), np.float32))  # warm-up through the real path
         self.batcher, self.digit = batcher, DigitPredictor(loaded, s.max_image_pixels)
 
+    def observe_stage(self, name: str, seconds: float) -> None:
+        """How long one digit image spent in a stage: decode, preprocess or inference."""
+        child = self._stages.get(name)
+        if child is None:  # looked up once per stage, not per image; the series appears on first use
+            child = self._stages[name] = self.metrics.stage.labels("mnist", name)
+        child.observe(seconds)
+
     def _observe_batch(self, size: int, seconds: float) -> None:
         self.metrics.batch_size.observe(size)
-        self.metrics.stage.labels("mnist", "inference").observe(seconds)
+        self.observe_stage("inference", seconds)
+
+    def _rejected(self, reason: str) -> None:
+        self.metrics.rejected.labels(reason).inc()
 
     def _record_info(self, loaded: LoadedModel) -> None:
         sha = str(loaded.card.get("files", {}).get(PARAMS_NAME, ""))

@@ -192,11 +192,7 @@ async def _prepare(
                 if isinstance(outcome, ServiceError):
                     raise _named(outcome, i, many)
             return [digit.from_pixels(cast(Pixels, pixels)) for pixels in outcomes], logits
-    stage = state.metrics.stage
-
-    def observe(name: str, seconds: float) -> None:
-        stage.labels("mnist", name).observe(seconds)
-
+    observe = state.observe_stage
     # A small picture is prepared on the event loop: with the GIL, a thread hop costs more than it
     # saves (bench/: 1.9x the digit throughput at 28x28). A large one (~25 ms at 900x700) goes off it.
     if _pixels(files) <= INLINE_PIXELS:
