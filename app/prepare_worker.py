@@ -29,6 +29,11 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from app.errors import ServiceError
+from app.inference import OnnxRuntimeBackend
+from app.predictors.preprocess import prepare_upload, set_pixel_limit
+from models.features import IMAGE_SIZE, scale_pixels
+
 FRAME = struct.Struct(">I")
 READY = b"ready"
 
@@ -50,9 +55,6 @@ def read_frame(stream: BinaryIO) -> bytes | None:
 
 def outcome(data: bytes, max_pixels: int) -> tuple[Any, ...]:
     """One upload's outcome, as the parent reads it."""
-    from app.errors import ServiceError
-    from app.predictors.preprocess import prepare_upload
-
     try:
         pixels, decode_s, preprocess_s = prepare_upload(data, max_pixels)
     except ServiceError as exc:
@@ -73,7 +75,7 @@ class Worker:
 
     def __init__(self, max_pixels: int) -> None:
         self.max_pixels = max_pixels
-        self.network: Any = None  # called from the finishing thread only, once loaded
+        self.network: OnnxRuntimeBackend | None = None  # called from the finishing thread only, once loaded
 
     def take(self, message: tuple[Any, ...]) -> tuple[Any, ...]:
         """A message from the server -> its work done up to the network: a job for `finish`."""
@@ -87,12 +89,10 @@ class Worker:
         if job[0] == "network":
             return job
         _, batch_id, results, infer = job
-        logits, seconds = self.infer(results) if infer and self.network is not None else (None, 0.0)
+        logits, seconds = self.infer(self.network, results) if infer and self.network else (None, 0.0)
         return ("batch", batch_id, results, logits, seconds)
 
     def load_network(self, onnx_model: bytes, threads: int, probe: np.ndarray) -> bytes | str:
-        from app.inference import OnnxRuntimeBackend
-
         try:
             self.network = OnnxRuntimeBackend(onnx_model, threads)
             return self.network.predict_logits(probe).tobytes()
@@ -100,16 +100,15 @@ class Worker:
             self.network = None
             return f"{type(exc).__name__}: {exc}"
 
-    def infer(self, results: list[tuple[Any, ...]]) -> tuple[bytes | None, float]:
-        from models.features import IMAGE_SIZE, scale_pixels
-
+    @staticmethod
+    def infer(network: OnnxRuntimeBackend, results: list[tuple[Any, ...]]) -> tuple[bytes | None, float]:
         ok = [r[1] for r in results if r[0] == "ok"]
         if not ok:
             return None, 0.0
         pixels = np.frombuffer(b"".join(ok), np.uint8).reshape(len(ok), IMAGE_SIZE, IMAGE_SIZE)
         start = time.perf_counter()
         try:
-            logits = self.network.predict_logits(scale_pixels(pixels))
+            logits = network.predict_logits(scale_pixels(pixels))
         except Exception:  # the server runs the network for this batch instead
             traceback.print_exc(file=sys.stderr)
             return None, 0.0
@@ -124,8 +123,6 @@ def finish_all(worker: Worker, jobs: queue.Queue[tuple[Any, ...] | None], stdout
 
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
-    from app.predictors.preprocess import set_pixel_limit
-
     worker = Worker(int(sys.argv[1]))
     set_pixel_limit(worker.max_pixels)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
