@@ -18,7 +18,7 @@ import numpy as np
 from fastapi import FastAPI, UploadFile
 from pydantic import BaseModel, create_model
 
-from app.predictors.preprocess import decode_image, to_mnist
+from app.predictors.preprocess import prepare_upload
 from models.features import BOSTON_FEATURES, scale_pixels
 
 warnings.filterwarnings("ignore", message="No ccache found")
@@ -70,7 +70,7 @@ async def predict_price(request: PriceRequest) -> dict[str, float]:  # type: ign
 async def predict_digit(file: UploadFile) -> dict[str, Any]:
     import paddle
 
-    x = scale_pixels(to_mnist(decode_image(await file.read(), MAX_PIXELS))[None])
+    x = scale_pixels(prepare_upload(await file.read(), MAX_PIXELS)[0][None])
     with paddle.no_grad():
         logits = MODELS["mnist"].network(paddle.to_tensor(x)).numpy()[0]
     p = np.exp(logits - logits.max())

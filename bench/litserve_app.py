@@ -17,7 +17,7 @@ from typing import Any
 import litserve as ls
 import numpy as np
 
-from app.predictors.preprocess import decode_image, to_mnist
+from app.predictors.preprocess import prepare_upload
 from models.features import BOSTON_FEATURES, scale_pixels
 
 warnings.filterwarnings("ignore", message="No ccache found")
@@ -67,7 +67,7 @@ class DigitAPI(ls.LitAPI):
 
     def decode_request(self, request):  # type: ignore[no-untyped-def]  # unannotated: LitServe passes the form
         data = request["file"].file.read()
-        return scale_pixels(to_mnist(decode_image(data, 40_000_000))[None])[0]
+        return scale_pixels(prepare_upload(data, 40_000_000)[0][None])[0]
 
     def batch(self, inputs: list[np.ndarray]) -> np.ndarray:
         return np.stack(inputs)
