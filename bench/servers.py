@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scripts.live_server import wait_until_ready
+from scripts.live_server import process_tree, rss_bytes, wait_until_ready
 
 REPO = Path(__file__).resolve().parent.parent
 logging.getLogger("httpx").setLevel(logging.WARNING)  # some imports turn INFO logs on globally
@@ -22,30 +22,6 @@ def uvicorn_argv(target: str, port: int, workers: int = 1) -> list[str]:
     argv = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port)]
     argv += ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
     return argv + (["--workers", str(workers)] if workers > 1 else [])
-
-
-def process_tree(pid: int) -> list[int]:
-    """`pid` and all its descendants, from /proc (Linux)."""
-    pids, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        pids.append(p)
-        for task in Path(f"/proc/{p}/task").glob("*"):
-            try:
-                todo += [int(c) for c in (task / "children").read_text().split()]
-            except OSError:
-                continue
-    return pids
-
-
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 @dataclass
@@ -89,7 +65,7 @@ class Server:
     def memory(self) -> dict[str, object]:
         """Resident memory of every process of the server, in MB."""
         assert self.proc is not None
-        per_process = {pid: round(rss_mb(pid), 1) for pid in process_tree(self.proc.pid)}
+        per_process = {pid: round(_rss_mb(pid), 1) for pid in process_tree(self.proc.pid)}
         return {"total_mb": round(sum(per_process.values()), 1), "per_process_mb": list(per_process.values())}
 
     def stop(self) -> None:
@@ -102,3 +78,11 @@ class Server:
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+
+
+def _rss_mb(pid: int) -> float:
+    """A process's resident memory in MB; 0 for one that ended meanwhile."""
+    try:
+        return rss_bytes(pid) / 2**20
+    except (OSError, RuntimeError):
+        return 0.0

@@ -50,6 +50,31 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and all its descendants (workers, the upload child processes), from /proc (Linux)."""
+    pids, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        pids.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                todo += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+    return pids
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Resident memory of a process and all its descendants (one that ends meanwhile counts 0)."""
+    total = 0
+    for p in process_tree(pid):
+        try:
+            total += rss_bytes(p)
+        except (OSError, RuntimeError):
+            continue
+    return total
+
+
 class LiveServer:
     """`python -m app` (the container's command) on 127.0.0.1:<free port> with extra `PADDLE_SERVE_*`
     settings; `entry="uvicorn"` runs `python -m uvicorn app.main:app` instead."""
@@ -99,8 +124,8 @@ class LiveServer:
         return self.proc.pid
 
     def rss(self) -> int:
-        """The server's resident memory in bytes."""
-        return rss_bytes(self.pid)
+        """The server's resident memory in bytes, its child processes included."""
+        return tree_rss_bytes(self.pid)
 
     def log(self) -> str:
         """Everything the server has written to stdout and stderr so far."""

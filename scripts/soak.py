@@ -25,7 +25,7 @@ import httpx
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from live_server import LiveServer, rss_bytes
+from live_server import LiveServer, tree_rss_bytes
 
 # The first row of the Boston data set: inside every feature's domain.
 PRICE = {"CRIM": 0.00632, "ZN": 18.0, "INDUS": 2.31, "CHAS": 0.0, "NOX": 0.538, "RM": 6.575, "AGE": 65.2,
@@ -177,13 +177,13 @@ def soak(args: argparse.Namespace, url: str, pid: int | None) -> dict[str, objec
     """Warm up, take the RSS baseline, run the measured traffic, take RSS again."""
     rss: dict[str, int] = {}
     if pid:
-        rss["after_start"] = rss_bytes(pid)
+        rss["after_start"] = tree_rss_bytes(pid)
     asyncio.run(run_traffic(url, args.connections, args.warmup, args.seed + 10_000))
     if pid:
-        rss["after_warmup"] = rss_bytes(pid)
+        rss["after_warmup"] = tree_rss_bytes(pid)
     tally = asyncio.run(run_traffic(url, args.connections, args.duration, args.seed))
     if pid:
-        rss["after_run"] = rss_bytes(pid)
+        rss["after_run"] = tree_rss_bytes(pid)
     return report(tally, args.duration, rss)
 
 
