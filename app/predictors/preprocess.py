@@ -193,12 +193,8 @@ def _trimmed_span(counts: npt.NDArray[np.int32]) -> tuple[int, int]:
     return start, max(stop, start + 1)
 
 
-def fit_box(crop: Grey, side: int = DIGIT_BOX) -> Grey:
-    """Scale the crop so its longer side is `side` px, keeping the aspect ratio, anti-aliased."""
-    return _pixels(_fit_image(_image(crop), side)).copy()
-
-
 def _fit_image(image: Image.Image, side: int) -> Image.Image:
+    """Scale so the longer side is `side` px, keeping the aspect ratio, anti-aliased (LANCZOS)."""
     w, h = image.size
     scale = side / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
@@ -226,32 +222,18 @@ def stroke_width(ink: Grey) -> float:
     return 2.0 * float(area) / edge if edge else 0.0
 
 
-def thicken_thin_strokes(crop: Grey) -> Grey:
-    """Pen strokes much thinner than MNIST's (a ballpoint on a big page) are widened by a max filter.
-
-    Measured on a copy whose longer side is 4x the 20 px box; MNIST strokes there are about 10 px.
-    """
-    widened = _widened(_image(crop))
-    return crop if widened is None else widened
-
-
 def _widened(crop: Image.Image) -> Grey | None:
-    """thicken_thin_strokes of a crop already in PIL form; None when it keeps the crop as it is."""
+    """The crop with its strokes widened by a max filter, or None when they are thick enough.
+
+    Pen strokes much thinner than MNIST's (a ballpoint on a big page) are widened; they are measured
+    on a copy whose longer side is 4x the 20 px box, where MNIST strokes are about 10 px.
+    """
     hi = _pixels(_fit_image(crop, STROKE_SIDE))
     width = stroke_width(hi)  # the same unclipped: clipping to 0..255 keeps each side of 127.5
     if width == 0.0 or width >= THIN_STROKE * MNIST_STROKE:
         return None
     k = round(MNIST_STROKE - width) | 1  # odd
     return _rank_filter(np.clip(hi, 0.0, 255.0), k, np.maximum) if k > 1 else None
-
-
-def center_by_mass(box: Grey) -> Grey:
-    """Place a (h, w) patch in 28x28 so that its centre of mass lands on the centre."""
-    h, w = box.shape
-    top, left = _mass_offset(box)
-    canvas = np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.float32)
-    canvas[top : top + h, left : left + w] = box
-    return canvas
 
 
 def _mass_offset(box: Grey) -> tuple[int, int]:
@@ -281,7 +263,7 @@ def to_mnist(grey: Grey) -> npt.NDArray[np.uint8]:
     faint = crop < NOISE_FLOOR * peak
     crop = np.minimum(crop * (255.0 / peak), 255.0)  # float32, as is the crop
     crop[faint] = 0.0
-    image = _image(crop)  # the crop in PIL form, for both of its resizes (thicken_thin_strokes, fit_box)
+    image = _image(crop)  # the crop in PIL form, for both of its resizes (stroke check, 20 px box)
     widened = _widened(image)
     box = np.clip(_pixels(_fit_image(image if widened is None else _image(widened), DIGIT_BOX)), 0.0, 255.0)
     top, left = _mass_offset(box)
