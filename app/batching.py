@@ -47,7 +47,6 @@ class MicroBatcher:
         self.infer, self.max_size, self.max_wait_s = infer, max_size, max_wait_s
         self.queue_limit, self.timeout_s, self.on_batch = queue_limit, timeout_s, on_batch
         self.on_reject = on_reject
-        self.retry_after = str(max(1, int(timeout_s + 0.999)))
         self._jobs: asyncio.Queue[_Job] = asyncio.Queue()
         self._pending = 0  # images queued or running
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
@@ -71,10 +70,8 @@ class MicroBatcher:
         k = len(x)
         if self._pending + k > self.queue_limit:
             self._rejected("queue_full")
-            raise Overloaded(
-                f"inference queue is full ({self._pending} images waiting); retry later",
-                headers={"Retry-After": self.retry_after},
-            )
+            message = f"inference queue is full ({self._pending} images waiting); retry later"
+            raise Overloaded.retry_within(message, self.timeout_s)
         job = _Job(x, asyncio.get_running_loop().create_future())
         self._pending += k
         self._jobs.put_nowait(job)
@@ -82,10 +79,8 @@ class MicroBatcher:
             return await asyncio.wait_for(asyncio.shield(job.future), self.timeout_s)
         except TimeoutError:
             self._rejected("deadline")
-            raise Overloaded(
-                f"inference did not finish within {self.timeout_s:g} s; retry later",
-                headers={"Retry-After": self.retry_after},
-            ) from None
+            message = f"inference did not finish within {self.timeout_s:g} s; retry later"
+            raise Overloaded.retry_within(message, self.timeout_s) from None
 
     def _rejected(self, reason: str) -> None:
         if self.on_reject is not None:

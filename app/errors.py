@@ -67,6 +67,11 @@ class Overloaded(ServiceError):
 
     status, code = 503, "overloaded"
 
+    @classmethod
+    def retry_within(cls, message: str, timeout_s: float) -> Overloaded:
+        """The error with `Retry-After`: the deadline `timeout_s` in whole seconds, at least 1."""
+        return cls(message, headers={"Retry-After": str(max(1, int(timeout_s + 0.999)))})
+
 
 def error_body(status: int, code: str, message: str, details: list[Any] | None = None) -> bytes:
     """The one JSON error shape, as bytes."""

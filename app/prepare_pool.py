@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -102,7 +102,6 @@ class PreparePool:
         self.processes, self.max_pixels, self.max_batch = processes, max_pixels, max_batch
         self.queue_limit, self.timeout_s = queue_limit, timeout_s
         self.observe, self.on_reject, self.on_batch = observe, on_reject, on_batch
-        self.retry_after = str(max(1, int(timeout_s + 0.999)))
         self.available = False
         self.network: Network | None = None  # set once every child runs it
         self._launched: asyncio.Future[list[_Child | BaseException]] | None = None
@@ -191,7 +190,7 @@ class PreparePool:
             raise PoolUnavailable
         if self._pending + len(files) > self.queue_limit:
             message = f"the upload queue is full ({self._pending} images waiting); retry later"
-            self._reject("queue_full", message)
+            raise self._overloaded("queue_full", message)
         loop = asyncio.get_running_loop()
         job = _Job(files, loop.create_future())
         self._queue.append(job)
@@ -203,18 +202,15 @@ class PreparePool:
         finally:
             timer.cancel()
 
-    def _reject(self, reason: str, message: str) -> NoReturn:
+    def _overloaded(self, reason: str, message: str) -> Overloaded:
         if self.on_reject is not None:
             self.on_reject(reason)
-        raise Overloaded(message, headers={"Retry-After": self.retry_after})
+        return Overloaded.retry_within(message, self.timeout_s)
 
     def _expire(self, job: _Job) -> None:
-        if job.future.done():
-            return
-        if self.on_reject is not None:
-            self.on_reject("deadline")
-        message = f"the upload was not prepared within {self.timeout_s:g} s; retry later"
-        job.future.set_exception(Overloaded(message, headers={"Retry-After": self.retry_after}))
+        if not job.future.done():
+            message = f"the upload was not prepared within {self.timeout_s:g} s; retry later"
+            job.future.set_exception(self._overloaded("deadline", message))
 
     def _dispatch(self) -> None:
         """Send queued jobs, as batches, to the least busy children with room."""
