@@ -1,4 +1,4 @@
-"""`python -m app`: run uvicorn (uvloop + httptools) with host, port, workers and log level from settings."""
+"""`python -m app`: uvicorn (uvloop, stamped httptools) with host, port, workers, log level from settings."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from types import FrameType
 
 import uvicorn
 
+from app.protocol import PROTOCOL
 from app.settings import Settings
 
 
@@ -25,7 +26,7 @@ def main() -> None:
         workers=settings.workers,
         log_level=settings.log_level,
         loop="uvloop",
-        http="httptools",
+        http=PROTOCOL,  # httptools, with each request's arrival time for admission (app/protocol.py)
         access_log=False,
     )
 

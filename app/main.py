@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from pydantic.json_schema import models_json_schema
 
+from app.admission import Admission, route_classes
 from app.errors import install_error_handlers
 from app.logging import configure_logging
 from app.metrics import Metrics
@@ -109,8 +110,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=ui.STATIC_DIR, check_dir=False), name="static")
     install_error_handlers(app)
+    admission = Admission(
+        route_classes(settings), settings.admission_waiting, settings.queue_deadline_s, metrics
+    )
+    app.state.admission = admission
     app.add_middleware(
-        ServiceMiddleware, metrics=metrics, body_limit=_body_limit(settings), access_log=settings.access_log
+        ServiceMiddleware,
+        metrics=metrics,
+        body_limit=_body_limit(settings),
+        access_log=settings.access_log,
+        admission=admission,
     )
     app.add_middleware(
         CORSMiddleware,

@@ -7,6 +7,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disa
 disable_created_metrics()  # the *_created series only double the output
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+WAIT_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 STAGE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
 
 
@@ -42,9 +43,35 @@ class Metrics:
             "inference_batch_size", "Images per network call", buckets=(1, 2, 4, 8, 16, 32, 64), registry=r
         )
         self.rejected = Counter("inference_rejected_total", "Requests answered 503", ["reason"], registry=r)
+        self._admission(r)
         self.model_info = Gauge(
             "model_info",
             "1 for a loaded model, 0 for one that failed",
             ["name", "version", "sha256"],
+            registry=r,
+        )
+
+    def _admission(self, r: CollectorRegistry) -> None:
+        """Admission control (`app.admission`), per route class."""
+        self.admission_in_flight = Gauge(
+            "admission_in_flight", "Requests in work per route class", ["route_class"], registry=r
+        )
+        self.admission_waiting = Gauge(
+            "admission_waiting", "Requests waiting for a slot per route class", ["route_class"], registry=r
+        )
+        self.admission_limit = Gauge(
+            "admission_limit", "Most requests in work at once per route class", ["route_class"], registry=r
+        )
+        self.admission_rejected = Counter(
+            "admission_rejected_total",
+            "Requests refused with 503 before any work, by route class and reason (limit, deadline)",
+            ["route_class", "reason"],
+            registry=r,
+        )
+        self.queue_wait = Histogram(
+            "admission_queue_wait_seconds",
+            "From a request's first byte to the start of its work, per route class (admitted requests)",
+            ["route_class"],
+            buckets=WAIT_BUCKETS,
             registry=r,
         )

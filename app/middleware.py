@@ -1,4 +1,4 @@
-"""One pure-ASGI middleware: request id, body-size limit, metrics, access log, and the 500 fallback."""
+"""One pure-ASGI middleware: request id, body-size limit, admission, metrics, access log, the 500 fallback."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PayloadTooLarge, error_body
+from app.admission import Admission, Gate
+from app.errors import Overloaded, PayloadTooLarge, error_body
 from app.logging import set_request_id
 from app.metrics import Metrics
 
@@ -25,24 +26,34 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def _route_label(scope: Scope) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    if path is not None:
-        return str(path)
-    return "/static" if scope["path"].startswith("/static/") else "unmatched"
+def _has_body(scope: Scope) -> bool:
+    """Whether the request says a body follows (a Content-Length other than 0, or chunked)."""
+    for key, value in scope["headers"]:
+        if (key == b"content-length" and value.strip() != b"0") or key == b"transfer-encoding":
+            return True
+    return False
 
 
 class ServiceMiddleware:
-    """Wraps every HTTP request; `body_limit(path)` gives the largest body a path accepts."""
+    """Wraps every HTTP request; `body_limit(path)` gives the largest body a path accepts.
+
+    With `admission`, a request of a route class runs only once it holds a slot of its gate; a refused
+    one is answered 503 `overloaded` at once, its body unread.
+    """
 
     def __init__(
-        self, app: ASGIApp, metrics: Metrics, body_limit: Callable[[str], int], access_log: bool = True
+        self,
+        app: ASGIApp,
+        metrics: Metrics,
+        body_limit: Callable[[str], int],
+        access_log: bool = True,
+        admission: Admission | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.body_limit = body_limit
         self.access_log = access_log
+        self.admission = admission
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -88,10 +99,41 @@ class ServiceMiddleware:
                     raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
             return message
 
-        await self.app(scope, limited_receive, send)
+        gate = self.admission.gate_for(scope["path"]) if self.admission is not None else None
+        if gate is None:
+            await self.app(scope, limited_receive, send)
+            return
+        if await self._admitted(gate, scope, send):
+            try:
+                await self.app(scope, limited_receive, send)
+            finally:
+                gate.leave()
+
+    async def _admitted(self, gate: Gate, scope: Scope, send: Send) -> bool:
+        """Enter `gate`, or answer 503 with Retry-After (and close the connection if a body is unread)."""
+        assert self.admission is not None
+        reason = await self.admission.enter(gate, scope)
+        if reason is None:
+            return True
+        error = Overloaded.retry_within(self.admission.message(gate, reason), self.admission.deadline_s)
+        headers = [(k.lower().encode(), v.encode()) for k, v in (error.headers or {}).items()]
+        if _has_body(scope):  # keep-alive would leave the unread body in front of the next request
+            headers.append((b"connection", b"close"))
+        details = [{"route_class": gate.name, "reason": reason}]
+        await _send_error(send, error.status, error.code, error.message, details, headers)
+        return False
+
+    def _route_label(self, scope: Scope) -> str:
+        route = scope.get("route")
+        path = getattr(route, "path", None)
+        if path is not None:
+            return str(path)
+        if self.admission is not None and self.admission.gate_for(scope["path"]) is not None:
+            return str(scope["path"])  # refused before routing: the route classes' paths are exact
+        return "/static" if scope["path"].startswith("/static/") else "unmatched"
 
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
-        route, method = _route_label(scope), scope["method"]
+        route, method = self._route_label(scope), scope["method"]
         self.metrics.requests.labels(route, method, status).inc()
         self.metrics.latency.labels(route, method, status).observe(seconds)
         if self.access_log and scope["path"] not in QUIET_PATHS and access_logger.isEnabledFor(logging.INFO):
@@ -103,8 +145,15 @@ class ServiceMiddleware:
             access_logger.handle(record)
 
 
-async def _send_error(send: Send, status: int, code: str, message: str) -> None:
-    body = error_body(status, code, message)
+async def _send_error(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    details: list[dict[str, str]] | None = None,
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    body = error_body(status, code, message, details)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers + (extra_headers or [])})
     await send({"type": "http.response.body", "body": body})

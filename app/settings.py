@@ -30,6 +30,20 @@ class Settings(BaseSettings):
     batch_max_wait_ms: float = Field(default=2.0, ge=0, description="how long a batch waits for company")
     queue_limit: int = Field(default=256, gt=0, description="images waiting for inference before 503")
     inference_timeout_s: float = Field(default=10.0, gt=0, description="deadline from queueing to answer")
+    price_in_flight: int = Field(
+        default=32, gt=0, description="price requests in work at once (the work itself runs one at a time)"
+    )
+    digit_in_flight: int | None = Field(
+        default=None,
+        gt=0,
+        description="digit requests in work at once; default max(1, PREPARE_PROCESSES) x 2 x BATCH_MAX_SIZE",
+    )
+    admission_waiting: int = Field(
+        default=64, ge=0, description="requests per route class that may wait for a slot; more is 503"
+    )
+    queue_deadline_s: float = Field(
+        default=1.0, gt=0, description="longest wait from a request's first byte to its start; then 503"
+    )
     inference_threads: int = Field(default=1, gt=0, description="math threads of the digit backend")
     workers: int = Field(default=1, gt=0)
     prepare_processes: int = Field(
@@ -47,6 +61,11 @@ class Settings(BaseSettings):
         description="FastAPI's native OpenTelemetry (needs a provider); off, it costs ~15% of /livez",
     )
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+
+    @property
+    def digit_in_flight_limit(self) -> int:
+        """DIGIT_IN_FLIGHT, or enough to fill every batch in flight: two per upload child (or thread)."""
+        return self.digit_in_flight or max(1, self.prepare_processes) * 2 * self.batch_max_size
 
     @cached_property
     def cors_origin_list(self) -> list[str]:

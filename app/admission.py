@@ -1,0 +1,168 @@
+"""Admission control: how many requests of each route class are in work, checked before the body is read.
+
+Each route class (price, digit; a v2 infer class is one more `RouteClass`) has a `Gate`: at most
+`limit` requests in work at once, at most `max_waiting` more waiting in arrival order. A request
+that finds the gate and its waiting room full, or that cannot start within `deadline_s` of its
+first byte (`app.protocol` stamps it; else the app's entry), is refused with 503 `overloaded` before
+any work is done on it: its body is never read, so it costs a few tens of microseconds, not the
+parse and the queue a served request costs. Paths in no class (health, readiness, metrics, models,
+the page) are never shed.
+
+The limits are fixed, chosen by a rule (README, "Overload"); `Gate.limit` is a plain attribute so
+that an adaptive controller (AIMD on measured latency) can move it later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from starlette.types import Scope
+
+from app.metrics import Metrics
+from app.protocol import EXTENSION
+from app.settings import Settings
+
+LIMIT, DEADLINE = "limit", "deadline"  # why a request was refused (the metrics' `reason` label)
+PRICE_PATHS = ("/predict/price", "/predict/price/batch")
+DIGIT_PATHS = ("/predict/digit", "/predict/digit/batch")
+
+
+@dataclass(frozen=True)
+class RouteClass:
+    """Routes that share one in-flight bound: their exact paths and the bound."""
+
+    name: str
+    paths: tuple[str, ...]
+    limit: int
+
+
+def route_classes(settings: Settings) -> list[RouteClass]:
+    """The service's route classes and their limits from the settings."""
+    return [
+        RouteClass("price", PRICE_PATHS, settings.price_in_flight),
+        RouteClass("digit", DIGIT_PATHS, settings.digit_in_flight_limit),
+    ]
+
+
+class Gate:
+    """One route class's bound: `in_flight` requests in work (at most `limit`), the rest waiting in order.
+
+    A freed slot passes straight to the oldest waiter, so `in_flight` never drops below the limit while
+    someone waits.
+    """
+
+    def __init__(self, name: str, limit: int) -> None:
+        self.name, self.limit = name, limit
+        self.in_flight = 0
+        self._waiters: deque[asyncio.Future[bool]] = deque()  # live waiters only: each removes itself
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    def try_enter(self) -> bool:
+        if self.in_flight < self.limit and not self._waiters:
+            self.in_flight += 1
+            return True
+        return False
+
+    async def wait(self, timeout_s: float) -> bool:
+        """Wait for a slot: True once it is handed over (the caller must `leave()`), False at the timeout."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        self._waiters.append(waiter)
+        timer = loop.call_later(timeout_s, self._expire, waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:  # the request was cancelled (shutdown): give back a slot it got
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+            elif waiter.done() and not waiter.cancelled() and waiter.result():
+                self.leave()
+            raise
+        finally:
+            timer.cancel()
+
+    def _expire(self, waiter: asyncio.Future[bool]) -> None:
+        if not waiter.done():
+            self._waiters.remove(waiter)  # O(waiting), bounded by the waiting room
+            waiter.set_result(False)
+
+    def leave(self) -> None:
+        """A request of this class is done: its slot goes to the oldest waiter, or is freed."""
+        if self._waiters:
+            self._waiters.popleft().set_result(True)  # in_flight unchanged: the slot changes hands
+        else:
+            self.in_flight -= 1
+
+
+class Admission:
+    """The gates of every route class, the waiting room size and the queue deadline, with their metrics."""
+
+    def __init__(
+        self, classes: list[RouteClass], max_waiting: int, deadline_s: float, metrics: Metrics
+    ) -> None:
+        self.max_waiting, self.deadline_s = max_waiting, deadline_s
+        self.gates = {c.name: Gate(c.name, c.limit) for c in classes}
+        self._by_path = {path: self.gates[c.name] for c in classes for path in c.paths}
+        self._wait = {name: metrics.queue_wait.labels(name) for name in self.gates}
+        self._rejected = {
+            (name, reason): metrics.admission_rejected.labels(name, reason)
+            for name in self.gates
+            for reason in (LIMIT, DEADLINE)
+        }
+        for name, gate in self.gates.items():  # read when /metrics is scraped: nothing per request
+            metrics.admission_in_flight.labels(name).set_function(_reader(gate, "in_flight"))
+            metrics.admission_waiting.labels(name).set_function(_reader(gate, "waiting"))
+            metrics.admission_limit.labels(name).set_function(_reader(gate, "limit"))
+
+    def gate_for(self, path: str) -> Gate | None:
+        """The gate of the route class `path` belongs to; None: never shed."""
+        return self._by_path.get(path)
+
+    async def enter(self, gate: Gate, scope: Scope) -> str | None:
+        """None once the request holds a slot of `gate` (the caller must `gate.leave()`), else why not."""
+        now = time.monotonic()
+        arrived = _arrived(scope, now)
+        left = self.deadline_s - (now - arrived)
+        if left <= 0:
+            reason: str | None = DEADLINE
+        elif gate.try_enter():
+            reason = None
+        elif gate.waiting >= self.max_waiting:
+            reason = LIMIT
+        else:
+            reason = None if await gate.wait(left) else DEADLINE
+            now = time.monotonic()
+        if reason is None:
+            self._wait[gate.name].observe(now - arrived)
+        else:
+            self._rejected[gate.name, reason].inc()
+        return reason
+
+    def message(self, gate: Gate, reason: str) -> str:
+        """What a refused client reads."""
+        if reason == LIMIT:
+            return (
+                f"{gate.name} requests are at their limit ({gate.in_flight} in work, "
+                f"{gate.waiting} waiting); retry later"
+            )
+        return f"the {gate.name} request could not start within {self.deadline_s:g} s; retry later"
+
+
+def _reader(gate: Gate, attribute: str) -> Callable[[], float]:
+    return lambda: float(getattr(gate, attribute))
+
+
+def _arrived(scope: Scope, default: float) -> float:
+    """When the request's first byte was parsed (`app.protocol`), or `default` without the stamp."""
+    extensions = scope.get("extensions")
+    if isinstance(extensions, dict):
+        stamp = extensions.get(EXTENSION)
+        if isinstance(stamp, dict):
+            return float(stamp.get("arrived", default))
+    return default

@@ -1,0 +1,151 @@
+"""Admission gates in process: slots, the waiting room, hand-over in order, deadlines, cancellation.
+
+No wall-clock assertions: deadlines here are either already past or far away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from prometheus_client import generate_latest
+
+from app.admission import DEADLINE, LIMIT, Admission, Gate, RouteClass
+from app.metrics import Metrics
+from app.protocol import EXTENSION
+from app.settings import Settings
+from tests.app.conftest import drawn_digit_png, make_client
+from tests.app.model_fixtures import ROW, expected_price
+from tests.app.test_price_api import assert_error
+
+
+def admission(limit: int = 1, waiting: int = 2, deadline_s: float = 30.0) -> tuple[Admission, Metrics]:
+    metrics = Metrics()
+    classes = [RouteClass("price", ("/predict/price",), limit), RouteClass("digit", ("/predict/digit",), 2)]
+    return Admission(classes, waiting, deadline_s, metrics), metrics
+
+
+def scope(arrived: float | None = None) -> dict[str, object]:
+    return {} if arrived is None else {"extensions": {EXTENSION: {"arrived": arrived}}}
+
+
+def test_only_route_class_paths_have_a_gate() -> None:
+    a, _ = admission()
+    assert a.gate_for("/predict/price") is a.gates["price"]
+    assert a.gate_for("/predict/digit") is a.gates["digit"]
+    for path in ("/livez", "/readyz", "/metrics", "/health", "/models", "/", "/predict/price/"):
+        assert a.gate_for(path) is None
+
+
+def test_slot_is_handed_to_the_oldest_waiter() -> None:
+    async def run() -> list[str]:
+        a, _ = admission(limit=1, waiting=2)
+        gate = a.gates["price"]
+        order: list[str] = []
+        assert await a.enter(gate, scope()) is None  # the one slot
+
+        async def waiter(name: str) -> None:
+            assert await a.enter(gate, scope()) is None
+            order.append(name)
+            gate.leave()
+
+        tasks = [asyncio.create_task(waiter(n)) for n in ("first", "second")]
+        await asyncio.sleep(0)
+        assert gate.waiting == 2 and gate.in_flight == 1
+        assert await a.enter(gate, scope()) == LIMIT  # the waiting room is full
+        gate.leave()
+        await asyncio.gather(*tasks)
+        assert gate.in_flight == 0 and gate.waiting == 0
+        return order
+
+    assert asyncio.run(run()) == ["first", "second"]
+
+
+def test_past_deadline_is_refused_even_with_a_free_slot() -> None:
+    async def run() -> None:
+        a, metrics = admission(deadline_s=1.0)
+        gate = a.gates["price"]
+        assert await a.enter(gate, scope(arrived=time.monotonic() - 5.0)) == DEADLINE
+        assert gate.in_flight == 0
+        text = generate_latest(metrics.registry).decode()
+        assert 'admission_rejected_total{reason="deadline",route_class="price"} 1.0' in text
+
+    asyncio.run(run())
+
+
+def test_a_waiter_times_out_and_leaves_the_room() -> None:
+    async def run() -> None:
+        a, _ = admission(limit=1, waiting=1, deadline_s=30.0)
+        gate = a.gates["price"]
+        assert gate.try_enter()
+        assert await gate.wait(0.0) is False  # a deadline already over
+        assert gate.waiting == 0 and gate.in_flight == 1
+        gate.leave()
+        assert gate.in_flight == 0
+
+    asyncio.run(run())
+
+
+def test_a_cancelled_waiter_gives_back_what_it_held() -> None:
+    async def run() -> None:
+        gate = Gate("price", 1)
+        assert gate.try_enter()
+        task = asyncio.create_task(gate.wait(30.0))
+        await asyncio.sleep(0)
+        gate.leave()  # the slot goes to the waiter ...
+        task.cancel()  # ... which is cancelled before it runs: the slot must come back
+        await asyncio.gather(task, return_exceptions=True)
+        assert gate.in_flight == 0 and gate.waiting == 0
+        waiting = asyncio.create_task(gate.wait(30.0))  # a free gate: wait is only for the full case
+        gate.in_flight = 1
+        await asyncio.sleep(0)
+        waiting.cancel()
+        await asyncio.gather(waiting, return_exceptions=True)
+        assert gate.waiting == 0
+
+    asyncio.run(run())
+
+
+def test_metrics_show_limit_in_flight_and_wait() -> None:
+    async def run() -> str:
+        a, metrics = admission(limit=3)
+        gate = a.gates["price"]
+        assert await a.enter(gate, scope()) is None
+        return generate_latest(metrics.registry).decode()
+
+    text = asyncio.run(run())
+    assert 'admission_limit{route_class="price"} 3.0' in text
+    assert 'admission_in_flight{route_class="price"} 1.0' in text
+    assert 'admission_waiting{route_class="digit"} 0.0' in text
+    assert 'admission_queue_wait_seconds_count{route_class="price"} 1.0' in text
+
+
+def test_digit_limit_follows_the_rule() -> None:
+    assert Settings().digit_in_flight_limit == 2 * 32
+    assert Settings(prepare_processes=0, batch_max_size=8).digit_in_flight_limit == 16
+    assert Settings(prepare_processes=2).digit_in_flight_limit == 128
+    assert Settings(digit_in_flight=5).digit_in_flight_limit == 5
+
+
+def test_a_full_gate_is_503_before_the_body_and_health_is_never_shed(models_dir: Path) -> None:
+    with make_client(models_dir, price_in_flight=1, admission_waiting=0) as client:
+        gate = client.app.state.admission.gates["price"]  # type: ignore[attr-defined]
+        gate.in_flight = 1  # as if a request held the one slot
+        refused = client.post("/predict/price", json=ROW)
+        error = assert_error(refused, 503, "price requests are at their limit")
+        assert error["code"] == "overloaded"
+        assert error["details"] == [{"route_class": "price", "reason": "limit"}]
+        assert refused.headers["retry-after"] == "1" and refused.headers["connection"] == "close"
+        for path in ("/livez", "/readyz", "/health", "/metrics", "/models"):
+            assert client.get(path).status_code == 200, path
+        assert client.post("/predict/price/batch", json={"instances": [ROW]}).status_code == 503
+        assert client.post("/predict/digit", files={"file": ("7.png", drawn_digit_png())}).status_code == 200
+        metrics = client.get("/metrics").text
+        assert 'http_requests_total{method="POST",route="/predict/price",status="503"} 1.0' in metrics
+        assert 'admission_rejected_total{reason="limit",route_class="price"} 2.0' in metrics
+        gate.in_flight = 0  # the slot is free again: served, and right
+        body = client.post("/predict/price", json=ROW).json()
+        assert body["price"] == pytest.approx(expected_price(ROW), abs=1e-9)
+        assert gate.in_flight == 0
