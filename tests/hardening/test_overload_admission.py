@@ -1,0 +1,223 @@
+"""Admission control in a real server process (`python -m app`, the stamped protocol), forced overload.
+
+Every route class is limited to one request in work and one waiting. A raw socket that sends its
+headers and half its body holds a class's one slot for as long as the test wants, so the overload
+is certain and no assertion depends on timing: the rest of that class is refused 503 `overloaded`
+with `Retry-After` (a body never sent is never waited for), the other class and the probes are
+served, and what is served is the same answer as on an idle server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from scripts.live_server import LiveServer
+from tests.hardening.fixture_models import write_models
+from tests.hardening.hostile_payloads import digit_image, encode
+from tests.hardening.test_model_faults import PRICE
+
+BOUNDARY = "admissionboundary"
+PRICE_BODY = json.dumps(PRICE).encode()
+DIGIT_PNG = encode(digit_image(), "PNG")
+DIGIT_BODY = (
+    (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="7.png"\r\n'
+        "Content-Type: image/png\r\n\r\n"
+    ).encode()
+    + DIGIT_PNG
+    + f"\r\n--{BOUNDARY}--\r\n".encode()
+)
+ROUTES = {  # route class -> (path, body, content type)
+    "price": ("/predict/price", PRICE_BODY, "application/json"),
+    "digit": ("/predict/digit", DIGIT_BODY, f"multipart/form-data; boundary={BOUNDARY}"),
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    models = write_models(tmp_path_factory.mktemp("admission-models"))
+    env = {
+        "PADDLE_SERVE_MODELS_DIR": str(models),
+        "PADDLE_SERVE_PRICE_IN_FLIGHT": "1",
+        "PADDLE_SERVE_DIGIT_IN_FLIGHT": "1",
+        "PADDLE_SERVE_ADMISSION_WAITING": "1",
+        "PADDLE_SERVE_QUEUE_DEADLINE_S": "1.5",
+    }
+    with LiveServer(env, log_path=tmp_path_factory.mktemp("admission-log") / "server.log") as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def idle_answers(server: LiveServer) -> dict[str, Any]:
+    """Each route's answer on the idle server: what every served answer must equal."""
+    return {name: send(server, name).json() for name in ROUTES}
+
+
+def send(server: LiveServer, name: str) -> httpx.Response:
+    path, body, content_type = ROUTES[name]
+    return httpx.post(server.url + path, content=body, headers={"content-type": content_type}, timeout=30)
+
+
+def request_head(name: str, length: int | None = None) -> bytes:
+    path, body, content_type = ROUTES[name]
+    length = len(body) if length is None else length
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers (lower-case names) and body of one HTTP/1.1 answer with a Content-Length."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed before an answer: {data!r}"
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    headers = {k.lower(): v for k, v in headers.items()}
+    while len(body) < int(headers["content-length"]):
+        body += sock.recv(65536)
+    return int(lines[0].split()[1]), headers, body
+
+
+class Holder:
+    """A request of route class `name` admitted and mid-body: it holds the class's one slot."""
+
+    def __init__(self, server: LiveServer, name: str) -> None:
+        self.server, self.name = server, name
+        self.body = ROUTES[name][1]
+        self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+        self.sock.sendall(request_head(name) + self.body[:10])
+        wait_for_metric(server, f'admission_in_flight{{route_class="{name}"}} 1.0')
+
+    def finish(self) -> httpx.Response:
+        """Send the rest of the body; the answer, as an httpx.Response for json()."""
+        self.sock.sendall(self.body[10:])
+        status, headers, body = read_response(self.sock)
+        self.sock.close()
+        return httpx.Response(status, headers=headers, content=body)
+
+
+def metrics(server: LiveServer) -> str:
+    return httpx.get(server.url + "/metrics", timeout=10).text
+
+
+def wait_for_metric(server: LiveServer, line: str) -> None:
+    deadline = time.monotonic() + 20
+    while line not in metrics(server):
+        assert time.monotonic() < deadline, f"never saw {line!r}"
+        time.sleep(0.02)
+
+
+def assert_shed(response: httpx.Response, name: str, reason: str) -> None:
+    assert response.status_code == 503, response.text
+    error = response.json()["error"]
+    assert error["code"] == "overloaded" and error["status"] == 503
+    assert error["details"] == [{"route_class": name, "reason": reason}]
+    assert int(response.headers["retry-after"]) >= 1
+    assert response.json()["request_id"] == response.headers["x-request-id"]
+
+
+def assert_never_shed(server: LiveServer) -> None:
+    for path in ("/livez", "/readyz", "/health", "/metrics"):
+        assert httpx.get(server.url + path, timeout=10).status_code == 200, path
+
+
+@pytest.mark.parametrize("name", list(ROUTES))
+def test_a_full_class_is_shed_before_the_body_and_others_are_served(
+    server: LiveServer, idle_answers: dict[str, Any], name: str
+) -> None:
+    other = "digit" if name == "price" else "price"
+    holder = Holder(server, name)
+    waiter = httpx.AsyncClient(base_url=server.url, timeout=30)
+
+    async def wait_then_refused() -> httpx.Response:  # takes the one waiting place, then its deadline
+        path, body, content_type = ROUTES[name]
+        async with waiter:
+            return await waiter.post(path, content=body, headers={"content-type": content_type})
+
+    async def scenario() -> tuple[httpx.Response, list[httpx.Response]]:
+        waiting = asyncio.create_task(wait_then_refused())
+        line = f'admission_waiting{{route_class="{name}"}} 1.0'
+        while line not in await asyncio.to_thread(metrics, server):
+            await asyncio.sleep(0.02)
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            path, body, content_type = ROUTES[name]
+            headers = {"content-type": content_type}
+            calls = [client.post(path, content=body, headers=headers) for _ in range(8)]
+            burst = list(await asyncio.gather(*calls))
+        return await waiting, burst
+
+    waited, burst = asyncio.run(scenario())
+    for response in burst:
+        assert_shed(response, name, "limit")
+        assert response.headers["connection"] == "close"
+    assert_shed(waited, name, "deadline")
+
+    # Headers only, no body ever sent: answered at once, and the server closes the connection.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(request_head(name, length=100_000))
+        status, headers, _ = read_response(sock)
+        assert status == 503 and headers["connection"] == "close"
+        assert sock.recv(1) == b""
+
+    assert_never_shed(server)
+    assert send(server, other).json() == idle_answers[other]  # the other class is not affected
+    finished = holder.finish()
+    assert finished.status_code == 200 and finished.json() == idle_answers[name]
+    assert send(server, name).json() == idle_answers[name]  # served again once the slot is free
+    text = metrics(server)
+    assert f'admission_rejected_total{{reason="limit",route_class="{name}"}}' in text
+    assert f'admission_queue_wait_seconds_count{{route_class="{name}"}}' in text
+
+
+def test_a_waiter_gets_the_freed_slot_and_a_correct_answer(
+    server: LiveServer, idle_answers: dict[str, Any]
+) -> None:
+    holder = Holder(server, "price")
+    results: list[httpx.Response] = []
+
+    async def scenario() -> None:
+        waiting = asyncio.create_task(asyncio.to_thread(send, server, "price"))
+        wait_line = 'admission_waiting{route_class="price"} 1.0'
+        while wait_line not in await asyncio.to_thread(metrics, server):
+            await asyncio.sleep(0.02)
+        results.append(await asyncio.to_thread(holder.finish))
+        results.append(await waiting)
+
+    asyncio.run(scenario())
+    assert [r.status_code for r in results] == [200, 200], [r.text for r in results]
+    assert all(r.json() == idle_answers["price"] for r in results)
+
+
+def test_a_burst_gets_correct_answers_or_clean_refusals(
+    server: LiveServer, idle_answers: dict[str, Any]
+) -> None:
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            calls = []
+            for name in ("price", "digit") * 16:
+                path, body, content_type = ROUTES[name]
+                calls.append(client.post(path, content=body, headers={"content-type": content_type}))
+            return list(await asyncio.gather(*calls))
+
+    responses = asyncio.run(burst())
+    for name, response in zip(("price", "digit") * 16, responses, strict=True):
+        if response.status_code == 200:
+            assert response.json() == idle_answers[name]
+        else:
+            assert response.status_code == 503 and response.json()["error"]["code"] == "overloaded"
+            assert int(response.headers["retry-after"]) >= 1
+    assert_never_shed(server)
+    assert "Traceback" not in server.log()
