@@ -39,10 +39,10 @@ class Settings(BaseSettings):
         description="digit requests in work at once; default max(1, PREPARE_PROCESSES) x 2 x BATCH_MAX_SIZE",
     )
     admission_waiting: int = Field(
-        default=64, ge=0, description="requests per route class that may wait for a slot; more is 503"
+        default=1024, ge=0, description="requests per route class that may wait for a slot; more is 503"
     )
     queue_deadline_s: float = Field(
-        default=1.0, gt=0, description="longest wait from a request's first byte to its start; then 503"
+        default=0.5, gt=0, description="longest wait from a request's first byte to its start; then 503"
     )
     inference_threads: int = Field(default=1, gt=0, description="math threads of the digit backend")
     workers: int = Field(default=1, gt=0)
