@@ -149,3 +149,61 @@ def test_a_full_gate_is_503_before_the_body_and_health_is_never_shed(models_dir:
         body = client.post("/predict/price", json=ROW).json()
         assert body["price"] == pytest.approx(expected_price(ROW), abs=1e-9)
         assert gate.in_flight == 0
+
+
+class _Transport:
+    """Just enough of an asyncio transport for uvicorn's protocol to parse one request."""
+
+    def __init__(self) -> None:
+        self.written = b""
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(name, default)
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def set_protocol(self, protocol: object) -> None:
+        pass
+
+
+def test_the_stamped_protocol_gives_each_request_its_arrival_time() -> None:
+    """`python -m app` runs this protocol: if uvicorn renamed its hook, the stamp would vanish silently."""
+    import uvicorn
+    from uvicorn.server import ServerState
+
+    from app.protocol import PROTOCOL, StampedHttpToolsProtocol
+
+    scopes: list[dict[str, object]] = []
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        scopes.append(scope)
+
+    async def run() -> float:
+        config = uvicorn.Config(app, http=PROTOCOL, lifespan="off", log_level="critical")
+        config.load()
+        assert config.http_protocol_class is StampedHttpToolsProtocol
+        protocol = StampedHttpToolsProtocol(config=config, server_state=ServerState(), app_state={})
+        protocol.connection_made(_Transport())  # type: ignore[arg-type]
+        before = time.monotonic()
+        protocol.data_received(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+        await asyncio.sleep(0.01)
+        return before
+
+    before = asyncio.run(run())
+    assert len(scopes) == 1
+    extensions = scopes[0]["extensions"]
+    assert isinstance(extensions, dict)
+    assert before <= extensions[EXTENSION]["arrived"] <= time.monotonic()
