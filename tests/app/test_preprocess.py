@@ -135,7 +135,7 @@ def test_thin_strips_work() -> None:
     strip = Image.new("L", (5000, 1), 255)
     ImageDraw.Draw(strip).line((2000, 0, 3000, 0), fill=0)
     out = prepared(strip)
-    assert out.max() > 0 and (out > 0).sum() <= 2 * 20
+    assert out.max() > 0 and (out > 0).sum() <= 3 * 20  # one line, widened to MNIST strokes (3 px)
 
 
 def test_shaded_paper_is_flattened() -> None:
