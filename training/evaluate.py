@@ -1,0 +1,69 @@
+"""Uploads through the service's own preprocessing and a network, in-process: the upload benchmark
+in the card, and `bench.uploads --local`."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import paddle
+
+from app.predictors.preprocess import prepare_upload
+from models.artifacts import LoadedModel
+from models.features import scale_pixels
+from training.calibration import expected_calibration_error, softmax
+
+MAX_PIXELS = 40_000_000  # the service's default limit
+Upload = tuple[str, int, bytes]  # (class, label, file bytes)
+
+
+def mnist_forms(uploads: list[bytes]) -> tuple[np.ndarray, list[bool]]:
+    """(N, 28, 28) uint8 as the service prepares each upload (zeros where refused), and which it took."""
+    out = np.zeros((len(uploads), 28, 28), np.uint8)
+    ok = []
+    for i, data in enumerate(uploads):
+        try:
+            out[i] = prepare_upload(data, MAX_PIXELS)[0]
+            ok.append(True)
+        except Exception:  # a client error (no ink, ...): the service answers 4xx, counted wrong
+            ok.append(False)
+    return out, ok
+
+
+def logits_of(network: paddle.nn.Layer, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
+    """uint8 (N, 28, 28) -> float32 (N, 10) logits in eval mode, scaled as the service scales."""
+    network.eval()
+    out = [np.zeros((0, 10), np.float32)]
+    with paddle.no_grad():
+        for i in range(0, len(images), batch_size):
+            out.append(network(paddle.to_tensor(scale_pixels(images[i : i + batch_size]))).numpy())
+    return np.concatenate(out).astype(np.float32)
+
+
+def predict_uploads(loaded: LoadedModel, uploads: list[bytes]) -> list[list[float] | None]:
+    """Calibrated probabilities for each upload as the service would answer, None where it refuses."""
+    images, ok = mnist_forms(uploads)
+    temperature = float(loaded.card.get("calibration", {}).get("temperature", 1.0))
+    probs = softmax(logits_of(loaded.network, images), temperature)
+    return [p.tolist() if good else None for p, good in zip(probs, ok, strict=True)]
+
+
+def report(uploads: list[Upload], answers: list[list[float] | None]) -> dict[str, dict[str, float]]:
+    """Accuracy, ECE and count per class and overall; an error answer counts as wrong."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, (name, _, _) in enumerate(uploads):
+        groups[name].append(i)
+    groups["overall"] = list(range(len(uploads)))
+    out = {}
+    for name, idx in groups.items():
+        labels = np.array([uploads[i][1] for i in idx])
+        probs = np.array([answers[i] if answers[i] is not None else [0.1] * 10 for i in idx])
+        failed = sum(answers[i] is None for i in idx)
+        correct = (probs.argmax(1) == labels) & np.array([answers[i] is not None for i in idx])
+        out[name] = {
+            "n": len(idx),
+            "accuracy": round(float(correct.mean()), 4),
+            "ece": round(expected_calibration_error(probs, labels), 4),
+            "errors": failed,
+        }
+    return out
