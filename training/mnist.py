@@ -238,8 +238,9 @@ def parse_args() -> tuple[Config, Path, Path | None]:
     p.add_argument(
         "--upload-bench-per-class",
         type=int,
-        default=d.upload_bench_per_class,
-        help="images per class of the card's upload benchmark (test digits)",
+        default=None,
+        help=f"images per class of the card's upload benchmark (default {d.upload_bench_per_class}; "
+        "quick mode: 2)",
     )
     p.add_argument(
         "--limit", type=parse_limit, default=None, help="quick mode: first N digits of every split"
@@ -258,7 +259,7 @@ def parse_args() -> tuple[Config, Path, Path | None]:
         max_lr=a.max_lr,
         seed=a.seed,
         limit=a.limit,
-        upload_bench_per_class=a.upload_bench_per_class,
+        upload_bench_per_class=a.upload_bench_per_class or (2 if a.limit else d.upload_bench_per_class),
     )
     return cfg, a.out, a.data_dir
 

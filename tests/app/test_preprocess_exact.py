@@ -1,4 +1,4 @@
-"""The fast `prepare_upload` gives the same bytes and the same errors as the frozen reference.
+"""The service's `prepare_upload` gives the same bytes and the same errors as the frozen reference.
 
 The corpus: MNIST test digits as PNG (when the data cache is there), synthetic pen drawings
 ("photos") of every size, mode and format, thin pens that trigger the thickening, and odd files.
@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from app.predictors import ink
 from app.predictors import preprocess as fast
 from tests.app import preprocess_reference as reference
 
@@ -132,13 +133,13 @@ def test_photos_are_identical() -> None:
 
 def thickened(data: bytes) -> bool:
     """Whether the reference widens the strokes of this upload (to_mnist's steps up to the crop)."""
-    ink = reference.ink_map(reference.decode_image(data, MAX_PIXELS))
-    peak = float(ink.max())
-    top, bottom, left, right = reference.ink_bbox(ink, peak)
-    crop = ink[top:bottom, left:right]
-    crop = np.where(crop < reference.NOISE_FLOOR * peak, 0.0, np.minimum(crop * (255.0 / peak), 255.0))
-    crop = crop.astype(np.float32)
-    return reference.thicken_thin_strokes(crop) is not crop
+    found = reference.digit_ink(reference.ink_map(reference.decode_image(data, MAX_PIXELS)))
+    if found is None:  # no ink: refused, not thickened
+        return False
+    ink, peak = found
+    rows, cols = np.flatnonzero(ink.sum(1)), np.flatnonzero(ink.sum(0))
+    crop = np.minimum(ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1] * (255.0 / peak), 255.0)
+    return reference._widened(reference._image(crop.astype(np.float32))) is not None
 
 
 def test_thin_pens_are_identical_and_thickened() -> None:
@@ -198,4 +199,4 @@ def test_median_equals_numpy(n: int) -> None:
         if trial % 50 == 0:
             values[0] = np.nan
         want = float(np.median(values))
-        assert fast._median(values) == want or (np.isnan(want) and np.isnan(fast._median(values)))
+        assert ink._median(values) == want or (np.isnan(want) and np.isnan(ink._median(values)))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
 
 import numpy as np
 import paddle
 import pytest
+from PIL import Image
 
 from models import MODELS_DIR
 from models.artifacts import HashMismatchError, load_model
@@ -15,6 +17,7 @@ from models.features import scale_pixels
 from training import mnist
 from training.augment import AugmentConfig, augment_batch, random_affine, sampling_grid
 from training.datasets import load_mnist
+from training.evaluate import mnist_forms
 from training.fetch import MNIST_SOURCE
 
 
@@ -31,6 +34,8 @@ def test_quick_run_writes_a_loadable_folder(tmp_path: Path, monkeypatch, capsys)
     assert np.asarray(metrics["confusion_matrix"]).sum() == 256
     assert metrics["subset_accuracy"]["first"] == 256 and len(metrics["per_class_accuracy"]) == 10
     assert card["calibration"]["temperature"] > 0 and len(card["epoch_times_s"]) == 1
+    uploads = metrics["upload_benchmark"]["classes"]
+    assert uploads["overall"]["n"] == 12 * 2 and {"textured_paper", "flagged_one"} <= set(uploads)
     (tmp_path / "curves.png").write_bytes(b"tampered")
     with pytest.raises(HashMismatchError, match=r"curves\.png"):
         load_model(tmp_path)
@@ -53,6 +58,12 @@ def test_identity_augmentation_keeps_the_digit() -> None:
     assert (bold.numpy() > 0).sum() > (x.numpy() > 0).sum()  # every stroke grew
 
 
+def png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "L").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 def test_committed_mnist_folder_reproduces_subset_accuracy() -> None:
     loaded = load_model(MODELS_DIR / "mnist")
     card = loaded.card
@@ -60,6 +71,8 @@ def test_committed_mnist_folder_reproduces_subset_accuracy() -> None:
     subset = card["metrics"]["subset_accuracy"]
     data = load_mnist()
     n = subset["first"]
-    logits = mnist.predict_logits(loaded.network, data.x_test[:n], card["metrics"]["eval_batch_size"])
+    served, ok = mnist_forms([png(d) for d in data.x_test[:n]])  # as the service prepares each PNG
+    assert all(ok)
+    logits = mnist.predict_logits(loaded.network, served, card["metrics"]["eval_batch_size"])
     assert float((logits.argmax(axis=1) == data.y_test[:n]).mean()) == subset["accuracy"]
     assert card["metrics"]["test_accuracy"] >= 0.99

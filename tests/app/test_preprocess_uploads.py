@@ -1,0 +1,101 @@
+"""What the preprocessing does with real uploads: paper becomes exactly 0, and only the digit is kept.
+
+Each case draws the same digit-like polyline on clean white paper and again with one kind of
+trouble (texture, a border object, ruled lines, a darker stray mark, a shadow); the MNIST form of the
+troubled picture must be the clean one's, near enough.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from app.predictors.preprocess import decode_image, prepare_upload, to_mnist
+
+SIZE = (360, 300)  # W, H
+FOUR = [(200, 70), (140, 190), (230, 190), (215, 120), (215, 250)]  # a "4" in one stroke
+
+
+def drawing(ink: int = 20, paper: float = 245.0, width: int = 18) -> np.ndarray:
+    """(H, W) float32 grey: the four on flat paper."""
+    image = Image.new("L", SIZE, int(paper))
+    ImageDraw.Draw(image).line(FOUR, fill=ink, width=width, joint="curve")
+    return np.asarray(image, np.float32)
+
+
+def mnist_form(grey: np.ndarray) -> np.ndarray:
+    return to_mnist(np.clip(grey, 0, 255).astype(np.float32)).astype(np.int32)
+
+
+def distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute difference of two MNIST forms, in grey levels."""
+    return float(np.abs(a - b).mean())
+
+
+CLEAN = mnist_form(drawing())
+
+
+def test_textured_paper_becomes_exactly_zero() -> None:
+    rng = np.random.default_rng(0)
+    grain = rng.normal(0, 9, (SIZE[1], SIZE[0])).astype(np.float32)
+    out = mnist_form(drawing(paper=200.0) + grain)
+    assert distance(out, CLEAN) < 5  # measured 1.7
+    far = np.ones((28, 28), bool)  # pixels two or more away from the clean digit's ink
+    ys, xs = np.nonzero(CLEAN)
+    for y, x in zip(ys, xs, strict=True):
+        far[max(0, y - 2) : y + 3, max(0, x - 2) : x + 3] = False
+    assert (out[far] == 0).all()
+
+
+@pytest.mark.parametrize("side", ["left", "top", "corner"])
+def test_a_border_object_is_not_the_digit(side: str) -> None:
+    grey = drawing()
+    if side == "left":
+        grey[:, :50] = 60  # a strip of dark table
+    elif side == "top":
+        grey[:30, :] = 90
+    else:
+        y, x = np.mgrid[0 : SIZE[1], 0 : SIZE[0]]
+        grey[x + y < 110] = 40  # the paper ends: a dark corner
+    assert distance(mnist_form(grey), CLEAN) < 3  # measured 0; the strip kept would give ~30
+
+
+@pytest.mark.parametrize("squared", [False, True])
+def test_ruled_lines_are_dropped(squared: bool) -> None:
+    grey = drawing()
+    grey[10::28, :] = 150  # pale lines crossing the whole sheet, through the digit too
+    if squared:
+        grey[:, 7::28] = 150
+    assert distance(mnist_form(grey), CLEAN) < 4  # measured 1.3-1.4; the lines kept: ~30
+
+
+def test_a_faint_pencil_digit_wins_over_a_darker_dot() -> None:
+    faint = drawing(ink=185, width=5)  # 60 levels below the paper
+    with_dot = faint.copy()
+    with_dot[20:50, 300:330] = 0  # a solid black blot near the corner
+    assert distance(mnist_form(with_dot), mnist_form(faint)) < 3
+
+
+def test_a_shadow_across_the_paper_is_not_ink() -> None:
+    x = np.mgrid[0 : SIZE[1], 0 : SIZE[0]][1].astype(np.float32)
+    light = 1.0 - 0.45 / (1.0 + np.exp(-(x - 0.7 * SIZE[0]) / 12.0))  # darker right third, soft edge
+    assert distance(mnist_form(drawing() * light), CLEAN) < 4  # measured 0.6
+
+
+def test_mnist_form_uploads_come_out_almost_unchanged() -> None:
+    from tests.app.test_preprocess_exact import encode, mnist_digits
+
+    digits = mnist_digits(200)
+    out = np.stack([prepare_upload(encode(Image.fromarray(d)), 10**8)[0] for d in digits])
+    diff = np.abs(out.astype(np.int32) - digits.astype(np.int32))
+    assert diff.mean() < 2.0  # measured 0.95-1.4 grey levels (of 255) on 200 to 3,000 digits
+    assert np.percentile(diff.mean(axis=(1, 2)), 90) < 1.5  # measured 0.55: most barely move
+
+
+def test_a_12_megapixel_jpeg_is_decoded_at_a_reduced_dct_scale() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (4000, 3000), "white").save(buffer, "JPEG", quality=80)
+    assert decode_image(buffer.getvalue(), 40_000_000).shape == (375, 500)  # 1/8, the aspect kept
