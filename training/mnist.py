@@ -45,7 +45,7 @@ TARGET_WALL_S = 45 * 60
 class Config:
     """Everything that shapes the run; the card records it."""
 
-    epochs: int = 15
+    epochs: int = 30
     batch_size: int = 128
     max_lr: float = 4e-3  # peak of the one-cycle schedule (AdamW)
     weight_decay: float = 1e-4
