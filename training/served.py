@@ -26,18 +26,9 @@ import numpy as np
 from PIL import Image
 
 from training.fetch import cache_dir
+from training.photos import EFFECTS
 
-PHOTO_EFFECTS = (
-    "textured_paper",
-    "uneven_light",
-    "border_object",
-    "ruled_paper",
-    "thin_pencil",
-    "marker_on_colour",
-    "small_digit",
-    "jpeg_photo",
-    "canvas_drawing",
-)
+PHOTO_EFFECTS = tuple(e for e in EFFECTS if e != "mnist_form")  # the clean share is MNIST form
 TRAIN_FRAME = (64, 224)  # longer side of a training photo, px: small, so preparing it is cheap
 MIN_SIMILARITY = 0.4  # a prepared photo less like its digit than this is replaced by the digit
 STYLE_SHARE = 0.35  # of the 1s and 7s drawn in a style MNIST rarely has
