@@ -113,7 +113,14 @@ def test_overload_over_http_is_503_with_retry_after(
 ) -> None:
     async def scenario() -> list[httpx.Response]:
         async with serving(
-            models_dir, monkeypatch, delay=0.3, queue_limit=3, batch_max_size=1, inference_timeout_s=0.8
+            models_dir,
+            monkeypatch,
+            delay=0.3,
+            queue_limit=3,
+            batch_max_size=1,
+            inference_timeout_s=0.8,
+            digit_in_flight=64,  # admission (app/admission.py) lets all 8 in: this is the batcher's queue
+            queue_deadline_s=5.0,
         ) as (client, _):
             data = drawn_digit_png()
             responses = await asyncio.gather(*(client.post(**digit_request(data)) for _ in range(8)))

@@ -21,9 +21,10 @@ from tests.hardening.fixture_models import write_models
 from tests.hardening.hostile_payloads import digit_image, encode
 from tests.hardening.test_model_faults import PRICE
 
-# 384-channel convolutions: ~40 ms per image with onnxruntime on an idle core (dygraph: several
-# times more), so a batch of 16 is in the model long enough to be seen there.
-SLOW_CHANNELS = (384, 384, 384, 384)
+# 768-channel convolutions, so that a batch of 16 is in the model long enough to be seen there
+# (384 channels, ~40 ms per image once, finished between two polls of /health on this machine on
+# 2026-12-01, at the last landed commit too).
+SLOW_CHANNELS = (768, 768, 768, 768)
 QUEUE_LIMIT = 24  # images
 IN_FLIGHT = 16  # images of the digit batch in the model at SIGTERM
 
