@@ -55,7 +55,9 @@ def classify_local(folder: Path, uploads: list[Upload]) -> list[list[float] | No
     from models.artifacts import load_model
     from training.evaluate import predict_uploads
 
-    return predict_uploads(load_model(folder), [data for _, _, data in uploads])
+    loaded = load_model(folder)
+    temperature = float(loaded.card.get("calibration", {}).get("temperature", 1.0))
+    return predict_uploads(loaded.network, temperature, [data for _, _, data in uploads])
 
 
 def print_table(results: dict[str, dict[str, float]]) -> None:

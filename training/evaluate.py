@@ -9,7 +9,6 @@ import numpy as np
 import paddle
 
 from app.predictors.preprocess import prepare_upload
-from models.artifacts import LoadedModel
 from models.features import scale_pixels
 from training.calibration import expected_calibration_error, softmax
 
@@ -30,21 +29,23 @@ def mnist_forms(uploads: list[bytes]) -> tuple[np.ndarray, list[bool]]:
     return out, ok
 
 
-def logits_of(network: paddle.nn.Layer, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
-    """uint8 (N, 28, 28) -> float32 (N, 10) logits in eval mode, scaled as the service scales."""
-    network.eval()
+def predict_logits(net: paddle.nn.Layer, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
+    """uint8 (N, 28, 28) -> float32 (N, 10) logits, in eval mode, exactly as the service scales pixels."""
+    net.eval()
     out = [np.zeros((0, 10), np.float32)]
     with paddle.no_grad():
         for i in range(0, len(images), batch_size):
-            out.append(network(paddle.to_tensor(scale_pixels(images[i : i + batch_size]))).numpy())
+            x = paddle.to_tensor(scale_pixels(images[i : i + batch_size]))  # (B, 1, 28, 28)
+            out.append(net(x).numpy())
     return np.concatenate(out).astype(np.float32)
 
 
-def predict_uploads(loaded: LoadedModel, uploads: list[bytes]) -> list[list[float] | None]:
+def predict_uploads(
+    net: paddle.nn.Layer, temperature: float, uploads: list[bytes]
+) -> list[list[float] | None]:
     """Calibrated probabilities for each upload as the service would answer, None where it refuses."""
     images, ok = mnist_forms(uploads)
-    temperature = float(loaded.card.get("calibration", {}).get("temperature", 1.0))
-    probs = softmax(logits_of(loaded.network, images), temperature)
+    probs = softmax(predict_logits(net, images), temperature)
     return [p.tolist() if good else None for p, good in zip(probs, ok, strict=True)]
 
 

@@ -31,7 +31,7 @@ from training.calibration import (
 )
 from training.common import command_line, parse_limit, seed_everything, utc_timestamp
 from training.datasets import Mnist, load_mnist
-from training.evaluate import mnist_forms, report
+from training.evaluate import predict_logits, predict_uploads, report
 from training.photos import upload_set
 from training.plots import plot_confusion, plot_loss_and_accuracy
 from training.served import PHOTO_EFFECTS, TRAIN_FRAME, Served, served
@@ -66,17 +66,6 @@ class Config:
     photo_share: float = 0.35  # of each batch drawn as an upload (training.served), the rest MNIST
     styled_share: float = 0.5  # of the rest: the styled 1s and 7s where the digit has one
     upload_bench_per_class: int = 170  # the card's upload benchmark: images per class (test digits)
-
-
-def predict_logits(net: DigitNet, images: np.ndarray, batch_size: int) -> np.ndarray:
-    """uint8 (N, 28, 28) -> float32 (N, 10) logits, in eval mode, exactly as the service scales pixels."""
-    net.eval()
-    out = []
-    with paddle.no_grad():
-        for i in range(0, len(images), batch_size):
-            x = paddle.to_tensor(scale_pixels(images[i : i + batch_size]))  # (B, 1, 28, 28)
-            out.append(net(x).numpy())
-    return np.concatenate(out).astype(np.float32)
 
 
 def train_step(net, opt, sched, x: paddle.Tensor, y: paddle.Tensor) -> tuple[float, int]:
@@ -297,9 +286,7 @@ def served_splits(data: Mnist, seed: int) -> tuple[Mnist, Served, Served]:
 def upload_benchmark(net: DigitNet, data: Mnist, cfg: Config, temperature: float) -> dict[str, object]:
     """bench.uploads in-process on the raw MNIST test digits: accuracy and ECE per effect class."""
     uploads = upload_set(data.x_test, data.y_test, cfg.upload_bench_per_class, cfg.seed)
-    images, ok = mnist_forms([u[2] for u in uploads])
-    probs = softmax(predict_logits(net, images, cfg.eval_batch_size), temperature)
-    answers = [p.tolist() if good else None for p, good in zip(probs, ok, strict=True)]
+    answers = predict_uploads(net, temperature, [u[2] for u in uploads])
     return {"per_class": cfg.upload_bench_per_class, "seed": cfg.seed, "classes": report(uploads, answers)}
 
 

@@ -348,7 +348,7 @@ class Mark:
     mass: float
     box: tuple[int, int, int, int]  # top, bottom, left, right (half-open)
     junk: bool
-    area: int = 1
+    area: int  # pixels
 
     @property
     def level(self) -> float:
