@@ -1,10 +1,10 @@
 """Frozen copy of app/predictors/ink.py and preprocess.py as of the upload issue (ink versus paper,
-connected marks): the reference.
+connected marks, the paper re-estimated between the strokes): the reference.
 
 tests/app/test_preprocess_exact.py checks that the service's modules give the same bytes and the
 same errors as this one, so a later speed-up cannot change what the network is served. Do not edit
-it to follow the service: it is the specification. (The previous reference, of commit 19aee60,
-was replaced when the preprocessing itself changed: see that commit's message.)
+it to follow the service: it is the specification. (The previous references, of commits 19aee60
+and 1ccade8, were replaced when the preprocessing itself changed: see the replacing commits' messages.)
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ Mask = npt.NDArray[np.bool_]
 PAPER_SIDE = 96  # the paper level is estimated on a copy at most this many pixels on a side
 PAPER_WINDOW = (0.15, 0.45)  # ... with a window between these fractions of its longer side ...
 STROKE_WINDOWS = 3.0  # ... and this many stroke widths: wider than any stroke, not much wider
+PAPER_NEAR = 0.05  # ... then re-estimated between the strokes, where this much of the Gaussian is paper
 FLAT = 0.4  # paper this much of which is exactly its lowest level has no texture (digital)
 ANALYSIS_SIDE = 384  # larger pictures are analysed on a reduced copy at most this big
 SAMPLE = 250_000  # pixels sampled (over a stride) for the paper statistics
@@ -67,11 +68,13 @@ def ink_map(grey: Grey) -> Grey:
     """Grey image -> ink strength in 0..255 (0 = paper), whichever the polarity, shading removed."""
     border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
     level = _median(border)
-    light_paper = level >= 128.0  # dark ink on light paper is inverted (MNIST is not)
     if np.count_nonzero(grey == np.float32(level)) > FLAT * grey.size:
         paper: Grey | np.float32 = np.float32(level)  # flat paper (MNIST form, a drawing): no shading
+        light_paper = level >= 128.0  # dark ink on light paper is inverted (MNIST is not)
     else:
-        paper = paper_level(grey, light_paper)
+        small = _reduced(grey)  # light paper: its border may be dark (vignetting), its middle is not
+        light_paper = max(level, _median(small.ravel())) >= 128.0
+        paper = paper_level(grey, small, light_paper)
     ink = paper - grey if light_paper else grey - paper
     return np.clip(ink, 0.0, 255.0, out=ink).astype(np.float32, copy=False)
 
@@ -88,26 +91,51 @@ def _median(values: Grey) -> float:
     return float((middle[0] + middle[1]) / np.float32(2.0))  # as np.mean: float32 sum, float32 halving
 
 
-def paper_level(grey: Grey, light_paper: bool) -> Grey:
-    """The paper's brightness at every pixel (shading, vignetting): the image with its strokes closed.
-
-    A closing (max then min, or the reverse for dark paper) with a window wider than any stroke,
-    on a copy at most PAPER_SIDE pixels on a side, then scaled back up.
-    """
+def _reduced(grey: Grey) -> Grey:
+    """A copy at most PAPER_SIDE pixels on a side (box filter), for the paper's estimates."""
     h, w = grey.shape
     scale = min(1.0, PAPER_SIDE / max(h, w))
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    small = grey
-    if size != (w, h):
-        small = _pixels(_image(grey).resize(size, Image.Resampling.BOX))
+    if size == (w, h):
+        return grey
+    return _pixels(_image(grey).resize(size, Image.Resampling.BOX))
+
+
+def paper_level(grey: Grey, small: Grey, light_paper: bool) -> Grey:
+    """The paper's brightness at every pixel (shading, vignetting): the image with its strokes closed.
+
+    A closing (max then min, or the reverse for dark paper) with a window wider than any stroke,
+    on `small` (`_reduced(grey)`), refined between the strokes, then scaled back up.
+    """
+    h, w = grey.shape
     k = _closing_window(small, light_paper)
     first, second = (np.maximum, np.minimum) if light_paper else (np.minimum, np.maximum)
     level = _rank_filter(small, k, first)
     if np.minimum.reduce(level, None) != np.maximum.reduce(level, None):  # else `second` keeps it
         level = _rank_filter(level, k, second)  # (a dark-paper digit is often all 0 after the first)
+        level = _paper_between_strokes(small, level, light_paper, k)
     if level.shape == grey.shape:
         return level
     return _pixels(_image(level).resize((w, h), Image.Resampling.BILINEAR))
+
+
+def _paper_between_strokes(small: Grey, closed: Grey, light_paper: bool, k: int) -> Grey:
+    """The paper level re-estimated from the paper itself: a local mean of the pixels that are not strokes.
+
+    A closing follows the paper only where it is flat on the scale of its window: it overshoots on a
+    vignette's bright centre, a shadow's edge or inside a 0, and that overshoot becomes ink (a halo).
+    The strokes the closing found (ink above the low threshold, widened by two pixels) are masked out and
+    the rest averaged with a Gaussian half a stroke wide (a normalized convolution), which tracks
+    shading on the strokes' own scale; where no paper is near (a large dark object) the closing stays.
+    """
+    ink = closed - small if light_paper else small - closed
+    strokes = ndimage.binary_dilation(ink > levels(ink).low, EIGHT, 2)
+    paper = (~strokes).astype(np.float32)
+    sigma = max(1.0, k / STROKE_WINDOWS / 2.0)
+    weight = ndimage.gaussian_filter(paper, sigma, mode="nearest", truncate=3.0)
+    total = ndimage.gaussian_filter(small * paper, sigma, mode="nearest", truncate=3.0)
+    near = weight > PAPER_NEAR
+    return np.where(near, total / np.where(near, weight, np.float32(1.0)), closed).astype(np.float32)
 
 
 def _closing_window(small: Grey, light_paper: bool) -> int:

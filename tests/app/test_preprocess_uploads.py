@@ -85,6 +85,15 @@ def test_a_shadow_across_the_paper_is_not_ink() -> None:
     assert distance(mnist_form(drawing() * light), CLEAN) < 4  # measured 0.6
 
 
+def test_a_vignette_darker_than_mid_grey_at_the_border_is_still_white_paper() -> None:
+    y, x = np.mgrid[0 : SIZE[1], 0 : SIZE[0]].astype(np.float32)
+    r2 = ((x - SIZE[0] / 2) / SIZE[0]) ** 2 + ((y - SIZE[1] / 2) / SIZE[1]) ** 2
+    light = np.clip(1.0 - 1.9 * r2, 0.15, 1.0)  # the border below 128, the middle white: dark ink
+    grey = drawing() * light
+    assert np.median(np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])) < 128
+    assert distance(mnist_form(grey), CLEAN) < 4  # measured 1.2; taken for light ink on dark paper: 27.5
+
+
 def test_mnist_form_uploads_come_out_almost_unchanged() -> None:
     from tests.app.test_preprocess_exact import encode, mnist_digits
 
