@@ -133,7 +133,7 @@ class Admission:
             reason: str | None = DEADLINE
         elif gate.try_enter():
             reason = None
-        elif gate.waiting >= self.max_waiting:
+        elif self.room_full(gate):
             reason = LIMIT
         else:
             reason = None if await gate.wait(left) else DEADLINE
@@ -143,6 +143,17 @@ class Admission:
         else:
             self._rejected[gate.name, reason].inc()
         return reason
+
+    def room_full(self, gate: Gate) -> bool:
+        """Whether a request arriving now is refused at once: every slot taken and the waiting room full."""
+        return gate.in_flight >= gate.limit and gate.waiting >= self.max_waiting
+
+    def refuse_at_once(self, gate: Gate) -> bool:
+        """`room_full(gate)`, counted as a refusal (reason `limit`) if so: for a refusal outside `enter`."""
+        if self.room_full(gate):
+            self._rejected[gate.name, LIMIT].inc()
+            return True
+        return False
 
     def message(self, gate: Gate, reason: str) -> str:
         """What a refused client reads."""

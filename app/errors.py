@@ -73,10 +73,12 @@ class Overloaded(ServiceError):
         return cls(message, headers={"Retry-After": str(max(1, int(timeout_s + 0.999)))})
 
 
-def error_body(status: int, code: str, message: str, details: list[Any] | None = None) -> bytes:
-    """The one JSON error shape, as bytes."""
+def error_body(
+    status: int, code: str, message: str, details: list[Any] | None = None, request_id: str | None = None
+) -> bytes:
+    """The one JSON error shape, as bytes (the request id: this context's unless given)."""
     error = {"status": status, "code": code, "message": message, "details": details}
-    return orjson.dumps({"error": error, "request_id": current_request_id()})
+    return orjson.dumps({"error": error, "request_id": request_id or current_request_id()})
 
 
 def error_response(

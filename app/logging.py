@@ -31,10 +31,15 @@ def current_request_id() -> str:
     return _request_id.get()
 
 
-def set_request_id(incoming: str | None) -> str:
-    """Use the client's X-Request-ID when it is a plain token, else a fresh one; returns the id."""
+def request_id_for(incoming: str | None) -> str:
+    """The client's X-Request-ID when it is a plain token, else a fresh one."""
     safe = incoming and _SAFE_ID.fullmatch(incoming)
-    rid = incoming if safe and incoming else f"{_ID_PREFIX}{next(_id_counter):016x}"
+    return incoming if safe and incoming else f"{_ID_PREFIX}{next(_id_counter):016x}"
+
+
+def set_request_id(incoming: str | None) -> str:
+    """`request_id_for(incoming)`, made this context's id (log lines, error bodies); returns it."""
+    rid = request_id_for(incoming)
     _request_id.set(rid)
     return rid
 

@@ -22,7 +22,7 @@ from app.admission import Admission, route_classes
 from app.errors import install_error_handlers
 from app.logging import configure_logging
 from app.metrics import Metrics
-from app.middleware import ServiceMiddleware
+from app.middleware import EarlyRefusal, ServiceMiddleware
 from app.routers import health, models, predict, ui
 from app.schemas import PriceBatchRequest, PriceFeatureList, PriceFeatures
 from app.settings import Settings
@@ -114,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         route_classes(settings), settings.admission_waiting, settings.queue_deadline_s, metrics
     )
     app.state.admission = admission
+    app.state.refuse_early = EarlyRefusal(admission, metrics)  # called by app.protocol
     app.add_middleware(
         ServiceMiddleware,
         metrics=metrics,

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.admission import Admission, Gate
+from app.admission import LIMIT, Admission, Gate
 from app.errors import Overloaded, PayloadTooLarge, error_body
-from app.logging import set_request_id
+from app.logging import request_id_for, set_request_id
 from app.metrics import Metrics
 from app.protocol import EXTENSION
 
@@ -42,6 +43,62 @@ def _must_close(scope: Scope) -> bool:
         if key == b"content-length":
             return not (stamped and value.strip().isdigit() and int(value) <= SKIPPED_BODY)
     return False
+
+
+Refusal = tuple[list[tuple[bytes, bytes]], bytes]  # an early 503's headers and body
+
+
+class EarlyRefusal:
+    """The 503 for a request refused on arrival, built before any task exists (`app.protocol` calls it).
+
+    A POST to a route class whose slots and waiting room are all taken is refused right after its
+    headers are parsed: no ASGI task, no middleware, its body never read (skipped on a kept
+    connection). The answer is the one `ServiceMiddleware` gives, counted in the same metrics, but
+    not written to the access log one line per refusal (under overload that is thousands a second).
+    A request with an `Origin` header takes the usual path, so that the browser sees CORS headers.
+    """
+
+    def __init__(self, admission: Admission, metrics: Metrics) -> None:
+        self.admission, self.metrics = admission, metrics
+        self._counted: dict[str, tuple[Any, Any]] = {}  # path -> (requests, latency) children for 503
+        self._retry_after = Overloaded.retry_within("", admission.deadline_s).headers or {}
+
+    def __call__(self, scope: Scope) -> Refusal | None:
+        gate = self.admission.gate_for(scope["path"])
+        if gate is None or scope["method"] != "POST" or not self.admission.room_full(gate):
+            return None
+        incoming = None
+        for key, value in scope["headers"]:
+            if key == b"origin":
+                return None
+            if key == b"x-request-id":
+                incoming = value.decode("latin-1")
+        self.admission.refuse_at_once(gate)
+        rid = request_id_for(incoming)
+        details = [{"route_class": gate.name, "reason": LIMIT}]
+        body = error_body(503, "overloaded", self.admission.message(gate, LIMIT), details, rid)
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            *((k.lower().encode(), v.encode()) for k, v in self._retry_after.items()),
+            (b"x-request-id", rid.encode()),
+        ]
+        if _must_close(scope):
+            headers.append((b"connection", b"close"))
+        self._count(scope)
+        return headers, body
+
+    def _count(self, scope: Scope) -> None:
+        path = scope["path"]
+        counted = self._counted.get(path)
+        if counted is None:
+            counted = self._counted[path] = (
+                self.metrics.requests.labels(path, "POST", 503),
+                self.metrics.latency.labels(path, "POST", 503),
+            )
+        counted[0].inc()
+        arrived = scope.get("extensions", {}).get(EXTENSION, {}).get("arrived")
+        counted[1].observe(time.monotonic() - arrived if arrived is not None else 0.0)
 
 
 class ServiceMiddleware:

@@ -189,6 +189,49 @@ def test_a_full_class_is_shed_before_the_body_and_others_are_served(
     assert f'admission_queue_wait_seconds_count{{route_class="{name}"}}' in text
 
 
+def test_a_refusal_on_arrival_keeps_the_request_id_counts_and_gives_browsers_cors(
+    server: LiveServer, idle_answers: dict[str, Any]
+) -> None:
+    """Refused right after its headers (`app.protocol`, no task): the same answer as the app's."""
+    holder = Holder(server, "price")
+    path, body, content_type = ROUTES["price"]
+
+    async def scenario() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            headers = {"content-type": content_type}
+            waiting = asyncio.create_task(client.post(path, content=body, headers=headers))
+            line = 'admission_waiting{route_class="price"} 1.0'
+            while line not in await asyncio.to_thread(metrics, server):
+                await asyncio.sleep(0.02)
+            plain = await client.post(path, content=body, headers={"content-type": content_type})
+            named = await client.post(
+                path, content=body, headers={"content-type": content_type, "x-request-id": "client-id-7"}
+            )
+            browser = await client.post(
+                path, content=body, headers={"content-type": content_type, "origin": "http://page.example"}
+            )
+            holder.finish()
+            return [plain, named, browser, await waiting]
+
+    before, logged_before = metrics(server), server.log().count("POST /predict/price 503")
+    plain, named, browser, waited = asyncio.run(scenario())
+    for response in (plain, named, browser):
+        assert_shed(response, "price", "limit")
+    assert named.headers["x-request-id"] == "client-id-7" == named.json()["request_id"]
+    assert plain.headers["x-request-id"] != "client-id-7"
+    assert "access-control-allow-origin" not in plain.headers
+    assert browser.headers["access-control-allow-origin"] == "*"  # the app's path, with CORS
+    assert waited.status_code == 200 and waited.json() == idle_answers["price"]
+
+    def refused_total(text: str) -> float:
+        key = 'http_requests_total{method="POST",route="/predict/price",status="503"} '
+        return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(key))
+
+    assert refused_total(metrics(server)) - refused_total(before) == 3
+    # Only the browser's went through the app (the access log); the others were refused on arrival.
+    assert server.log().count("POST /predict/price 503") - logged_before == 1
+
+
 def test_a_waiter_gets_the_freed_slot_and_a_correct_answer(
     server: LiveServer, idle_answers: dict[str, Any]
 ) -> None:
