@@ -37,6 +37,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     HOME=/tmp \
     PADDLE_SERVE_HOST=0.0.0.0 \
     PADDLE_SERVE_PORT=8000 \
+    PADDLE_SERVE_PROBE_PORT=8081 \
     PADDLE_SERVE_MODELS_DIR=/srv/models \
     PADDLE_SERVE_WORKERS=1
 
@@ -46,10 +47,11 @@ COPY models/ /srv/models/
 RUN chmod -R u=rwX,go=rX /srv
 
 USER 10001:10001
-EXPOSE 8000
+# 8081: /livez and /readyz answered by a thread, fast under any load (app/probes.py)
+EXPOSE 8000 8081
 
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import os, sys, urllib.request as r; port = os.environ.get('PADDLE_SERVE_PORT', '8000'); sys.exit(r.urlopen(f'http://127.0.0.1:{port}/readyz', timeout=2).status != 200)"]
+    CMD ["python", "-c", "import os, sys, urllib.request as r; port = os.environ.get('PADDLE_SERVE_PROBE_PORT') or os.environ.get('PADDLE_SERVE_PORT', '8000'); sys.exit(r.urlopen(f'http://127.0.0.1:{port}/readyz', timeout=2).status != 200)"]
 
 # Exec form: python is PID 1 and gets SIGTERM itself; uvicorn drains in-flight requests, exits 0.
 CMD ["python", "-m", "app"]

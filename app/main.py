@@ -23,6 +23,7 @@ from app.errors import install_error_handlers
 from app.logging import configure_logging
 from app.metrics import Metrics
 from app.middleware import EarlyRefusal, ServiceMiddleware
+from app.probes import ProbeServer
 from app.routers import health, models, predict, ui
 from app.schemas import PriceBatchRequest, PriceFeatureList, PriceFeatures
 from app.settings import Settings
@@ -48,6 +49,11 @@ def restore_signal_handlers() -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Load and warm every model before serving; a model that fails stays unavailable (/readyz 503)."""
     state: ServiceState = app.state.service
+    settings = state.settings
+    probes = None
+    if settings.probe_port:  # answers /livez at once, /readyz once the models below are ready
+        probes = ProbeServer(state, settings.host, settings.probe_port, settings.probe_stall_s)
+        probes.start()
     await state.load_all()
     restore_signal_handlers()
     # Paddle, ONNX Runtime and FastAPI leave ~170k long-lived objects: a full collection scans them
@@ -59,6 +65,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await state.close()
+        if probes is not None:
+            probes.stop()
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

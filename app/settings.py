@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, gt=0, lt=65536)
+    probe_port: int = Field(
+        default=0, ge=0, lt=65536, description="/livez and /readyz also here, answered by a thread (0: off)"
+    )
+    probe_stall_s: float = Field(
+        default=10.0, gt=0, description="/livez on the probe port is 503 when the event loop stalls this long"
+    )
     access_log: bool = Field(
         default=True, description="one log line per request (not /livez, /readyz, /metrics)"
     )

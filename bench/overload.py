@@ -56,6 +56,7 @@ class Tally:
     ok_latencies: list[float] = field(default_factory=list)  # seconds, 2xx only
     errors: int = 0  # connections that failed or were closed without an answer
     probes: list[float] = field(default_factory=list)  # seconds per /livez or /readyz (inf: failed)
+    probe_port: list[float] = field(default_factory=list)  # the same on the probe port (PROBE_PORT)
 
     def record(self, status: int, seconds: float) -> None:
         self.statuses[status] = self.statuses.get(status, 0) + 1
@@ -106,22 +107,24 @@ async def connection(port: int, raw: bytes, end: float, tally: Tally) -> None:
             writer.close()
 
 
-def probe_process(port: int, seconds: float, out: Connection) -> None:
-    """/livez and /readyz on a fresh connection each, as a kubelet does, every PROBE_INTERVAL_S.
+def probe_process(ports: list[int], seconds: float, out: Connection) -> None:
+    """/livez and /readyz on a fresh connection each, as a kubelet does, every PROBE_INTERVAL_S, per port.
 
     A process of its own, so that the load generator's busy event loop does not delay the probes.
     """
-    latencies, end = [], time.perf_counter() + seconds
+    latencies: dict[int, list[float]] = {port: [] for port in ports}
+    end = time.perf_counter() + seconds
     while time.perf_counter() < end:
-        for path in ("/livez", "/readyz"):
-            t0 = time.perf_counter()
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-                    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: probe\r\n\r\n".encode())
-                    ok = sock.recv(65536).startswith(b"HTTP/1.1 200")
-            except OSError:
-                ok = False
-            latencies.append(time.perf_counter() - t0 if ok else float("inf"))
+        for port in ports:
+            for path in ("/livez", "/readyz"):
+                t0 = time.perf_counter()
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: probe\r\n\r\n".encode())
+                        ok = sock.recv(65536).startswith(b"HTTP/1.1 200")
+                except OSError:
+                    ok = False
+                latencies[port].append(time.perf_counter() - t0 if ok else float("inf"))
         time.sleep(PROBE_INTERVAL_S)
     out.send(latencies)
     out.close()
@@ -139,12 +142,13 @@ async def drive(port: int, raw: bytes, connections: int, seconds: float) -> Tall
     return tally
 
 
-def run_load(port: int, route: str, connections: int, seconds: float) -> Tally:
-    """The load, with the probes in a process of their own."""
+def run_load(port: int, route: str, connections: int, seconds: float, probe_port: int = 0) -> Tally:
+    """The load, with the probes (service port, and probe port if any) in a process of their own."""
     path, body, content_type = ROUTES[route]
     raw = raw_request(path, body, content_type, port)
     receiver, sender = multiprocessing.get_context("fork").Pipe(duplex=False)
-    prober = multiprocessing.get_context("fork").Process(target=probe_process, args=(port, seconds, sender))
+    ports = [port, probe_port] if probe_port else [port]
+    prober = multiprocessing.get_context("fork").Process(target=probe_process, args=(ports, seconds, sender))
     prober.start()
     try:
         import uvloop
@@ -152,7 +156,8 @@ def run_load(port: int, route: str, connections: int, seconds: float) -> Tally:
         tally = uvloop.run(drive(port, raw, connections, seconds))
     except ImportError:
         tally = asyncio.run(drive(port, raw, connections, seconds))
-    tally.probes = receiver.recv()
+    probes = receiver.recv()
+    tally.probes, tally.probe_port = probes[port], probes.get(probe_port, [])
     prober.join()
     return tally
 
@@ -186,6 +191,8 @@ def step_row(route: str, connections: int, seconds: float, tally: Tally, cpu: fl
         "probe_max_ms": round(max(tally.probes) * 1e3, 1) if tally.probes else None,
         "probes_over_250ms": sum(p > 0.25 for p in tally.probes),
         "probes": len(tally.probes),
+        "probe_port_max_ms": round(max(tally.probe_port) * 1e3, 1) if tally.probe_port else None,
+        "probe_port_over_250ms": sum(p > 0.25 for p in tally.probe_port),
         "cpu_ms_per_answer": round(cpu * 1e3 / answered, 3) if answered else None,
         "ok": ok,
         "rejected": tally.statuses.get(503, 0),
@@ -195,10 +202,11 @@ def step_row(route: str, connections: int, seconds: float, tally: Tally, cpu: fl
 
 def measure(server: Server, route: str, connections: int, args: argparse.Namespace) -> dict[str, Any]:
     assert server.proc is not None
+    probe_port = int(server.env.get("PADDLE_SERVE_PROBE_PORT", "0"))
     if args.warmup > 0:
-        run_load(server.port, route, connections, args.warmup)
+        run_load(server.port, route, connections, args.warmup, probe_port)
     before = cpu_seconds(server.proc.pid)
-    tally = run_load(server.port, route, connections, args.duration)
+    tally = run_load(server.port, route, connections, args.duration, probe_port)
     return step_row(route, connections, args.duration, tally, cpu_seconds(server.proc.pid) - before)
 
 
@@ -243,6 +251,7 @@ def make_servers(models: Path, env: dict[str, str], logs: Path) -> dict[str, Ser
     for name, extra in (("service", {}), ("reject", shed_all)):
         port = free_port()
         settings = {"MODELS_DIR": str(models), "HOST": "127.0.0.1", "PORT": str(port), **env, **extra}
+        settings.setdefault("PROBE_PORT", str(free_port()))  # as the deployments set it
         server_env = {f"PADDLE_SERVE_{k}": v for k, v in settings.items()}
         servers[name] = Server(name, [sys.executable, "-m", "app"], port, env=server_env)
         servers[name].log_path = logs / f"{name}.log"
@@ -254,12 +263,14 @@ def print_report(report: dict[str, Any]) -> None:
     print(
         f"{'route':<7}{'conns':>6}{'answered/s':>11}{'2xx/s':>8}{'503/s':>8}{'errors':>7}"
         f"{'p50 ms':>8}{'p99 ms':>8}{'probe max ms':>13}{'>250 ms':>8}{'cpu ms/answer':>14}"
+        f"{'probe port max ms':>18}{'>250 ms':>8}"
     )
     for r in report["curve"]:
         print(
             f"{r['route']:<7}{r['connections']:>6}{r['answered_per_s']:>11.0f}{r['goodput_per_s']:>8.0f}"
             f"{r['rejected_per_s']:>8.0f}{r['errors']:>7}{r['p50_ms'] or 0:>8.1f}{r['p99_ms'] or 0:>8.1f}"
             f"{r['probe_max_ms'] or 0:>13.1f}{r['probes_over_250ms']:>8}{r['cpu_ms_per_answer'] or 0:>14.3f}"
+            f"{r['probe_port_max_ms'] or 0:>18.1f}{r['probe_port_over_250ms']:>8}"
         )
     for route, cost in report.get("rejection", {}).items():
         served = next((r for r in report["curve"] if r["route"] == route and r["ok"]), None)

@@ -47,12 +47,17 @@ def test_the_expected_kinds_are_all_there() -> None:
     assert kinds == ["Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Service"]
 
 
-def test_probes_hit_the_health_routes_on_the_named_port() -> None:
+def test_probes_hit_the_health_routes_on_the_probe_port() -> None:
     container = _container()
-    assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "http"}
-    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
-    assert container["startupProbe"]["httpGet"]["path"] == "/livez"
-    assert container["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "probes"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "probes"}
+    assert container["startupProbe"]["httpGet"] == {"path": "/livez", "port": "probes"}
+    assert container["ports"] == [
+        {"name": "http", "containerPort": 8000, "protocol": "TCP"},
+        {"name": "probes", "containerPort": 8081, "protocol": "TCP"},
+    ]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["PADDLE_SERVE_PROBE_PORT"] == "8081"  # the port the probes name is the one served
 
 
 def test_resources_have_requests_within_limits() -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from scripts.live_server import LiveServer
+from scripts.live_server import LiveServer, free_port
 from tests.hardening.fixture_models import write_models
 from tests.hardening.hostile_payloads import digit_image, encode
 from tests.hardening.test_model_faults import PRICE
@@ -51,6 +51,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         "PADDLE_SERVE_DIGIT_IN_FLIGHT": "1",
         "PADDLE_SERVE_ADMISSION_WAITING": "1",
         "PADDLE_SERVE_QUEUE_DEADLINE_S": "1.5",
+        "PADDLE_SERVE_PROBE_PORT": str(free_port()),
     }
     with LiveServer(env, log_path=tmp_path_factory.mktemp("admission-log") / "server.log") as live:
         yield live
@@ -133,6 +134,9 @@ def assert_shed(response: httpx.Response, name: str, reason: str) -> None:
 def assert_never_shed(server: LiveServer) -> None:
     for path in ("/livez", "/readyz", "/health", "/metrics"):
         assert httpx.get(server.url + path, timeout=10).status_code == 200, path
+    probes = f"http://127.0.0.1:{server.env['PADDLE_SERVE_PROBE_PORT']}"
+    for path in ("/livez", "/readyz"):  # the probe port (app/probes.py) too
+        assert httpx.get(probes + path, timeout=10).status_code == 200, path
 
 
 @pytest.mark.parametrize("name", list(ROUTES))
