@@ -42,7 +42,7 @@ class Settings(BaseSettings):
         default=1024, ge=0, description="requests per route class that may wait for a slot; more is 503"
     )
     queue_deadline_s: float = Field(
-        default=0.5, gt=0, description="longest wait from a request's first byte to its start; then 503"
+        default=1.0, gt=0, description="longest wait from a request's first byte to its start; then 503"
     )
     inference_threads: int = Field(default=1, gt=0, description="math threads of the digit backend")
     workers: int = Field(default=1, gt=0)
