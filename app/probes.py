@@ -46,7 +46,11 @@ class ProbeServer:
         return 200, b'{"status":"ok"}'
 
     def ready(self) -> tuple[int, bytes]:
-        return (200, b'{"ready":true}') if self.state.ready else (503, b'{"ready":false}')
+        try:
+            ready = self.state.ready  # read from this thread while the loop may be changing it
+        except RuntimeError:  # a dict changed size while read (start-up): not ready yet
+            ready = False
+        return (200, b'{"ready":true}') if ready else (503, b'{"ready":false}')
 
     def start(self) -> None:
         self._heartbeat(asyncio.get_running_loop())
