@@ -141,19 +141,16 @@ class Admission:
         if reason is None:
             self._wait[gate.name].observe(now - arrived)
         else:
-            self._rejected[gate.name, reason].inc()
+            self.count_refusal(gate, reason)
         return reason
 
     def room_full(self, gate: Gate) -> bool:
         """Whether a request arriving now is refused at once: every slot taken and the waiting room full."""
         return gate.in_flight >= gate.limit and gate.waiting >= self.max_waiting
 
-    def refuse_at_once(self, gate: Gate) -> bool:
-        """`room_full(gate)`, counted as a refusal (reason `limit`) if so: for a refusal outside `enter`."""
-        if self.room_full(gate):
-            self._rejected[gate.name, LIMIT].inc()
-            return True
-        return False
+    def count_refusal(self, gate: Gate, reason: str) -> None:
+        """Count a request of `gate` refused for `reason` (by `enter`, or on arrival by the protocol)."""
+        self._rejected[gate.name, reason].inc()
 
     def message(self, gate: Gate, reason: str) -> str:
         """What a refused client reads."""

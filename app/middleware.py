@@ -45,7 +45,25 @@ def _must_close(scope: Scope) -> bool:
     return False
 
 
-Refusal = tuple[list[tuple[bytes, bytes]], bytes]  # an early 503's headers and body
+Refusal = tuple[list[tuple[bytes, bytes]], bytes]  # a 503's headers and body
+
+
+def refusal(
+    admission: Admission, gate: Gate, reason: str, scope: Scope, request_id: str | None = None
+) -> Refusal:
+    """The 503 `overloaded` for a request of `gate` refused for `reason`, its body unread.
+
+    Retry-After, and `Connection: close` when the unread body would stand in front of the next
+    request; the request id in the body is this context's unless given.
+    """
+    error = Overloaded.retry_within(admission.message(gate, reason), admission.deadline_s)
+    details = [{"route_class": gate.name, "reason": reason}]
+    body = error_body(error.status, error.code, error.message, details, request_id)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in (error.headers or {}).items()]
+    if _must_close(scope):
+        headers.append((b"connection", b"close"))
+    return headers, body
 
 
 class EarlyRefusal:
@@ -61,7 +79,6 @@ class EarlyRefusal:
     def __init__(self, admission: Admission, metrics: Metrics) -> None:
         self.admission, self.metrics = admission, metrics
         self._counted: dict[str, tuple[Any, Any]] = {}  # path -> (requests, latency) children for 503
-        self._retry_after = Overloaded.retry_within("", admission.deadline_s).headers or {}
 
     def __call__(self, scope: Scope) -> Refusal | None:
         gate = self.admission.gate_for(scope["path"])
@@ -73,18 +90,10 @@ class EarlyRefusal:
                 return None
             if key == b"x-request-id":
                 incoming = value.decode("latin-1")
-        self.admission.refuse_at_once(gate)
+        self.admission.count_refusal(gate, LIMIT)
         rid = request_id_for(incoming)
-        details = [{"route_class": gate.name, "reason": LIMIT}]
-        body = error_body(503, "overloaded", self.admission.message(gate, LIMIT), details, rid)
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            *((k.lower().encode(), v.encode()) for k, v in self._retry_after.items()),
-            (b"x-request-id", rid.encode()),
-        ]
-        if _must_close(scope):
-            headers.append((b"connection", b"close"))
+        headers, body = refusal(self.admission, gate, LIMIT, scope, rid)
+        headers.append((b"x-request-id", rid.encode()))
         self._count(scope)
         return headers, body
 
@@ -182,12 +191,9 @@ class ServiceMiddleware:
         reason = await self.admission.enter(gate, scope)
         if reason is None:
             return True
-        error = Overloaded.retry_within(self.admission.message(gate, reason), self.admission.deadline_s)
-        headers = [(k.lower().encode(), v.encode()) for k, v in (error.headers or {}).items()]
-        if _must_close(scope):  # else the unread body would stand in front of the next request
-            headers.append((b"connection", b"close"))
-        details = [{"route_class": gate.name, "reason": reason}]
-        await _send_error(send, error.status, error.code, error.message, details, headers)
+        headers, body = refusal(self.admission, gate, reason, scope)
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
         return False
 
     def _route_label(self, scope: Scope) -> str:
@@ -212,15 +218,8 @@ class ServiceMiddleware:
             access_logger.handle(record)
 
 
-async def _send_error(
-    send: Send,
-    status: int,
-    code: str,
-    message: str,
-    details: list[dict[str, str]] | None = None,
-    extra_headers: list[tuple[bytes, bytes]] | None = None,
-) -> None:
-    body = error_body(status, code, message, details)
+async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+    body = error_body(status, code, message)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers + (extra_headers or [])})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
