@@ -37,6 +37,7 @@ SOURCES = (
     "training/styles.py",
     "training/served.py",
     "app/predictors/ink.py",
+    "app/predictors/ruled.py",
     "app/predictors/preprocess.py",
 )
 ROOT = Path(__file__).resolve().parents[1]
