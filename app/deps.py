@@ -8,20 +8,20 @@ import orjson
 from fastapi import Depends, Request
 from starlette.responses import Response
 
-from app.state import ServiceState
+from app.service import Service
 
 
-async def get_state(request: Request) -> ServiceState:
-    """The service state the lifespan built.
+async def get_service(request: Request) -> Service:
+    """The service the lifespan built.
 
     `async` on purpose: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per
     request that halved /predict/price throughput in bench/bench.py.
     """
-    state: ServiceState = request.app.state.service
-    return state
+    service: Service = request.app.state.service
+    return service
 
 
-StateDep = Annotated[ServiceState, Depends(get_state)]
+ServiceDep = Annotated[Service, Depends(get_service)]
 
 
 def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.artifacts import PARAMS_NAME, LoadedModel
-from models.features import IMAGE_SIZE, scale_pixels
+from models.features import IMAGE_SIZE, scale_pixels, softmax
 
 if TYPE_CHECKING:
     from paddle import nn
@@ -181,12 +181,6 @@ def probe_batch() -> npt.NDArray[np.float32]:
     return scale_pixels(pixels)
 
 
-def softmax(logits: npt.NDArray[np.float32], temperature: float = 1.0) -> npt.NDArray[np.float32]:
-    z = logits / np.float32(temperature)
-    z = np.exp(z - z.max(axis=1, keepdims=True))
-    return np.asarray(z / z.sum(axis=1, keepdims=True), dtype=np.float32)
-
-
 def answer_difference(
     candidate: DigitBackend, reference: DigitBackend, x: npt.NDArray[np.float32], temperature: float = 1.0
 ) -> dict[str, Any]:
@@ -251,22 +245,21 @@ def first_acceptable(
     raise RuntimeError(f"no backend matches dygraph: {passed_over}")
 
 
-def create_digit_backend(loaded: LoadedModel, threads: int = 1) -> DigitBackend:
-    """The fastest backend that gives the same answers as dygraph (see docs/PERFORMANCE.md).
+def create_digit_backend(loaded: LoadedModel, threads: int = 1) -> tuple[DigitBackend, dict[str, Any]]:
+    """The fastest backend that gives the same answers as dygraph (see docs/PERFORMANCE.md), and what
+    the card view shows beside the card under "serving": the choice and why.
 
-    Records the choice in `loaded.card["serving"]` (the card view shows it). Never raises for a
-    backend problem: dygraph is always right, only slower.
+    Never raises for a backend problem: dygraph is always right, only slower.
     """
     dygraph = DygraphBackend(loaded)
     try:
         name, backend, check, passed_over = first_acceptable(loaded, threads, dygraph)
     except Exception as exc:  # even the export failed (e.g. no writable temporary directory)
         logger.warning("no faster digit backend (%s); serving dygraph", exc)
-        loaded.card["serving"] = describe("dygraph", threads, loaded, {"fallback_reason": str(exc)})
-        return dygraph
-    loaded.card["serving"] = describe(name, threads, loaded, check)
+        return dygraph, describe("dygraph", threads, loaded, {"fallback_reason": str(exc)})
+    serving = describe(name, threads, loaded, check)
     if passed_over:
-        loaded.card["serving"]["passed_over"] = passed_over
+        serving["passed_over"] = passed_over
         logger.warning("digit backend: passed over %s", passed_over)
     logger.info("digit backend: %s, %d thread(s), check %s", name, threads, check)
-    return backend
+    return backend, serving

@@ -26,8 +26,8 @@ from app.middleware import EarlyRefusal, ServiceMiddleware
 from app.probes import ProbeServer
 from app.routers import health, models, predict, ui
 from app.schemas import PriceBatchRequest, PriceFeatureList, PriceFeatures
+from app.service import Service
 from app.settings import Settings
-from app.state import ServiceState
 
 DESCRIPTION = (
     "Boston house prices and MNIST digits, trained with PaddlePaddle. "
@@ -48,13 +48,13 @@ def restore_signal_handlers() -> None:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Load and warm every model before serving; a model that fails stays unavailable (/readyz 503)."""
-    state: ServiceState = app.state.service
-    settings = state.settings
+    service: Service = app.state.service
+    settings = service.settings
     probes = None
     if settings.probe_port:  # answers /livez at once, /readyz once the models below are ready
-        probes = ProbeServer(state, settings.host, settings.probe_port, settings.probe_stall_s)
+        probes = ProbeServer(service.registry, settings.host, settings.probe_port, settings.probe_stall_s)
         probes.start()
-    await state.load_all()
+    await service.start()
     restore_signal_handlers()
     # Paddle, ONNX Runtime and FastAPI leave ~170k long-lived objects: a full collection scans them
     # all (~65 ms, a pause every request in flight feels, the digit route's p99). Start-up is over:
@@ -64,7 +64,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await state.close()
+        await service.close()
         if probes is not None:
             probes.stop()
 
@@ -113,7 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         telemetry={"tracing": otel, "metrics": otel, "logs": otel},
     )
-    app.state.service = ServiceState(settings, metrics)
+    app.state.service = Service(settings, metrics)
     for router in (predict.router, health.router, models.router, ui.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=ui.STATIC_DIR, check_dir=False), name="static")

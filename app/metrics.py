@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
 disable_created_metrics()  # the *_created series only double the output
@@ -75,3 +77,27 @@ class Metrics:
             buckets=WAIT_BUCKETS,
             registry=r,
         )
+
+
+class DigitObserver:
+    """The digit pipeline's metric callbacks: stage latencies, batch sizes, queue refusals."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self._stages: dict[str, Any] = {}  # stage -> its histogram child, looked up once per stage
+
+    def stage(self, name: str, seconds: float) -> None:
+        """How long one digit image spent in a stage: decode, preprocess or inference."""
+        child = self._stages.get(name)
+        if child is None:  # the series appears on first use
+            child = self._stages[name] = self.metrics.stage.labels("mnist", name)
+        child.observe(seconds)
+
+    def batch(self, size: int, seconds: float) -> None:
+        """One network call on `size` images."""
+        self.metrics.batch_size.observe(size)
+        self.stage("inference", seconds)
+
+    def rejected(self, reason: str) -> None:
+        """A request refused by a queue: "queue_full" or "deadline"."""
+        self.metrics.rejected.labels(reason).inc()

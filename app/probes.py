@@ -20,7 +20,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from app.state import ServiceState
+from app.registry import Registry
 
 HEARTBEAT_S = 0.1
 
@@ -28,8 +28,8 @@ HEARTBEAT_S = 0.1
 class ProbeServer:
     """One worker's probe listener: start() in the lifespan, before the models load; stop() at its end."""
 
-    def __init__(self, state: ServiceState, host: str, port: int, stall_s: float) -> None:
-        self.state, self.stall_s = state, stall_s
+    def __init__(self, registry: Registry, host: str, port: int, stall_s: float) -> None:
+        self.registry, self.stall_s = registry, stall_s
         self.beat = time.monotonic()
         self._timer: asyncio.TimerHandle | None = None
         self._server = _Server((host, port), _handler(self))
@@ -47,7 +47,7 @@ class ProbeServer:
 
     def ready(self) -> tuple[int, bytes]:
         try:
-            ready = self.state.ready  # read from this thread while the loop may be changing it
+            ready = self.registry.ready  # read from this thread while the loop may be changing it
         except RuntimeError:  # a dict changed size while read (start-up): not ready yet
             ready = False
         return (200, b'{"ready":true}') if ready else (503, b'{"ready":false}')

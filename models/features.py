@@ -82,3 +82,53 @@ def pixel_scaling_contract() -> dict[str, object]:
         "mean": PIXEL_MEAN,
         "std": PIXEL_STD,
     }
+
+
+def softmax(logits: npt.NDArray[np.floating], temperature: float = 1.0) -> npt.NDArray[np.float64]:
+    """(N, C) logits -> softmax(logits / T) in float64, rows summing to 1 (the served probabilities)."""
+    z = logits.astype(np.float64) / temperature
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return np.asarray(z / z.sum(axis=1, keepdims=True), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class MinMaxScaling:
+    """Boston's min/max scaling of the 13 features and the target, from the training rows' columns.
+
+    A column whose training values are all equal has span 1, not 0: its scaled value is then
+    `value - min` (0 for every training row) instead of a division by zero.
+    """
+
+    minimum: tuple[float, ...]  # (14,): the 13 features in BOSTON_FEATURES order, then MEDV
+    maximum: tuple[float, ...]
+
+    @classmethod
+    def of_rows(cls, rows: npt.NDArray[np.floating]) -> MinMaxScaling:
+        """The scaling of (N, 14) training rows."""
+        return cls(tuple(rows.min(axis=0).tolist()), tuple(rows.max(axis=0).tolist()))
+
+    @classmethod
+    def from_card(cls, normalization: dict[str, object]) -> MinMaxScaling:
+        """The scaling a card's `normalization` records; its columns must be BOSTON_COLUMNS."""
+        columns = list(normalization["columns"])  # type: ignore[call-overload]
+        if columns != list(BOSTON_COLUMNS):
+            raise ValueError(f"card normalization columns {columns} != {list(BOSTON_COLUMNS)}")
+        lo, hi = normalization["min"], normalization["max"]
+        return cls(tuple(float(v) for v in lo), tuple(float(v) for v in hi))  # type: ignore[attr-defined]
+
+    @property
+    def span(self) -> tuple[float, ...]:
+        return tuple(h - lo if h > lo else 1.0 for lo, h in zip(self.minimum, self.maximum, strict=True))
+
+    def scale(self, rows: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
+        """(N, 14) raw rows, or (N, 13) features only -> scaled to [0, 1] over the training rows."""
+        k = rows.shape[1]
+        return np.asarray((rows - np.array(self.minimum[:k])) / np.array(self.span[:k]), np.float64)
+
+    def unscale_target(self, y: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
+        """Scaled MEDV -> $1000s."""
+        return np.asarray(y * self.span[-1] + self.minimum[-1], np.float64)
+
+    def card(self) -> dict[str, object]:
+        """The card's `normalization` entry."""
+        return {"columns": list(BOSTON_COLUMNS), "min": list(self.minimum), "max": list(self.maximum)}

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
-from app.deps import StateDep, json_response
+from app.deps import ServiceDep, json_response
 from app.errors import error_response
 from app.schemas import Health, Status, error_responses
 
@@ -25,9 +25,9 @@ async def livez() -> Response:
     summary="200 only when every model is loaded and warmed",
     responses=error_responses(503),
 )
-async def readyz(state: StateDep) -> Response:
-    health = state.health()
-    if state.ready:
+async def readyz(service: ServiceDep) -> Response:
+    health = service.registry.health(service.queue_depth)
+    if service.registry.ready:
         return json_response(health)
     missing = [f"{n} ({s['status']})" for n, s in health["models"].items() if s["status"] != "ready"]
     details = [{"model": n, **s} for n, s in health["models"].items() if s["status"] != "ready"]
@@ -35,8 +35,8 @@ async def readyz(state: StateDep) -> Response:
 
 
 @router.get("/health", response_model=Health, summary="Readiness with details (always 200)")
-async def health(state: StateDep) -> Response:
-    return json_response(state.health())
+async def health(service: ServiceDep) -> Response:
+    return json_response(service.registry.health(service.queue_depth))
 
 
 @router.get(
@@ -45,5 +45,5 @@ async def health(state: StateDep) -> Response:
     response_class=Response,
     responses={200: {"content": {"text/plain": {"example": "http_requests_total{...} 1.0"}}}},
 )
-async def metrics(state: StateDep) -> Response:
-    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+async def metrics(service: ServiceDep) -> Response:
+    return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -8,10 +8,11 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from app.deps import StateDep, json_response
+from app.deps import ServiceDep, json_response
 from app.errors import ModelUnavailable, NotFound
+from app.pipelines.price import PricePipeline
+from app.registry import ModelSlot, Registry
 from app.schemas import error_responses
-from app.state import ModelSlot, ServiceState
 from models.features import BOSTON_DOMAINS
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -35,13 +36,13 @@ CARD_KEYS = (
     "versions",
     "created",
     "wall_time_s",
-    "serving",
 )
 EXAMPLE = {"name": "boston", "version": "1.0.0", "status": "ready", "task": "regression"}
 
 
-def _boston_extras(state: ServiceState) -> dict[str, Any]:
-    training = state.price.training_range() if state.price else {}
+def _boston_extras(slot: ModelSlot) -> dict[str, Any]:
+    price = slot.pipeline
+    training = price.training_range() if isinstance(price, PricePipeline) else {}
     features = {}
     for name, domain in BOSTON_DOMAINS.items():
         features[name] = {
@@ -52,16 +53,18 @@ def _boston_extras(state: ServiceState) -> dict[str, Any]:
     return {"features": features, "training_range": training}
 
 
-def card_view(state: ServiceState, slot: ModelSlot) -> dict[str, Any]:
-    """The public view of one model: status plus the card's client-facing keys."""
+def card_view(slot: ModelSlot) -> dict[str, Any]:
+    """The public view of one model: status, the card's client-facing keys and how it is served."""
     view: dict[str, Any] = {"name": slot.name, "status": slot.status}
     if slot.loaded is None:
         return view
     card = slot.loaded.card
     view |= {key: card[key] for key in CARD_KEYS if key in card}
     view["status"] = slot.status
+    if slot.serving is not None:
+        view["serving"] = slot.serving
     if slot.name == "boston":
-        view |= _boston_extras(state)
+        view |= _boston_extras(slot)
     return view
 
 
@@ -70,8 +73,8 @@ def card_view(state: ServiceState, slot: ModelSlot) -> dict[str, Any]:
     summary="Every model's card",
     responses={200: {"content": {"application/json": {"example": {"models": [EXAMPLE]}}}}},
 )
-async def list_models(state: StateDep) -> Response:
-    return json_response({"models": [card_view(state, s) for s in state.slots.values()]})
+async def list_models(service: ServiceDep) -> Response:
+    return json_response({"models": [card_view(s) for s in service.registry.slots.values()]})
 
 
 @router.get(
@@ -79,10 +82,11 @@ async def list_models(state: StateDep) -> Response:
     summary="One model's card",
     responses={**error_responses(404, 503), 200: {"content": {"application/json": {"example": EXAMPLE}}}},
 )
-async def get_model(name: str, state: StateDep) -> Response:
-    slot = state.slots.get(name)
+async def get_model(name: str, service: ServiceDep) -> Response:
+    registry: Registry = service.registry
+    slot = registry.slots.get(name)
     if slot is None:
-        raise NotFound(f"no model named {name!r}; known: {', '.join(state.slots)}")
+        raise NotFound(f"no model named {name!r}; known: {', '.join(registry.slots)}")
     if slot.loaded is None:
         raise ModelUnavailable(f"model {name!r} is {slot.status}: {slot.error or 'not loaded yet'}")
-    return json_response(card_view(state, slot))
+    return json_response(card_view(slot))

@@ -1,24 +1,19 @@
-"""POST /predict/price(/batch) and /predict/digit(/batch): validate, call the predictors, map errors."""
+"""POST /predict/price(/batch) and /predict/digit(/batch): read the request, call the model's pipeline."""
 
 from __future__ import annotations
 
-import asyncio
-import io
-import struct
 from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
-import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute
-from PIL import Image
 from starlette.responses import Response
 
 from app.deps import json_response
-from app.errors import InvalidInput, ServiceError, UnsupportedMediaType
-from app.predictors.digit import DigitPredictor, Observe, Prepared
-from app.prepare_pool import Logits, Pixels, PoolUnavailable
-from app.price_input import parse_batch, parse_single
+from app.errors import InvalidInput, UnsupportedMediaType
+from app.pipelines.digit import DigitPipeline
+from app.pipelines.price import PricePipeline
+from app.registry import Registry
 from app.schemas import (
     EXAMPLE_ROW,
     DigitBatchResponse,
@@ -27,7 +22,7 @@ from app.schemas import (
     PriceResponse,
     error_responses,
 )
-from app.state import ServiceState
+from app.service import Service
 from app.uploads import read_files
 
 
@@ -99,6 +94,11 @@ def _upload_body(field: str, many: bool) -> dict[str, Any]:
     return {"requestBody": body, "parameters": [DEBUG_PARAM]}
 
 
+def _registry(request: Request) -> Registry:
+    service: Service = request.app.state.service
+    return service.registry
+
+
 async def _read_json(request: Request) -> bytes:
     content_type = request.headers.get("content-type")
     if content_type is not None and "json" not in content_type.lower():
@@ -116,10 +116,9 @@ async def _read_json(request: Request) -> bytes:
     ),
 )
 async def predict_price(request: Request) -> Response:
-    predictor = request.app.state.service.require_price()
+    pipeline = _registry(request).pipeline("boston", PricePipeline)
     explain = _flag(request, "explain")
-    x = parse_single(await _read_json(request))
-    return json_response(predictor.predict(x, explain)[0])
+    return json_response(pipeline.price(await _read_json(request), explain))
 
 
 @router.post(
@@ -130,83 +129,9 @@ async def predict_price(request: Request) -> Response:
     openapi_extra=_json_body("#/components/schemas/PriceBatchRequest", {"batch": BATCH_EXAMPLE}),
 )
 async def predict_price_batch(request: Request) -> Response:
-    state: ServiceState = request.app.state.service
-    predictor = state.require_price()
+    pipeline = _registry(request).pipeline("boston", PricePipeline)
     explain = _flag(request, "explain")
-    x = parse_batch(await _read_json(request), state.settings.max_price_batch)
-    return json_response({"predictions": predictor.predict(x, explain, batch=True)})
-
-
-INLINE_PIXELS = 128 * 128  # total pixels of the uploads of one request prepared without a thread
-
-
-PNG_HEADER = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"  # signature, then the IHDR chunk's length and type
-
-
-def _pixels(files: list[bytes]) -> int:
-    """Total pixels of the uploads, from their headers only; an unreadable file counts 0."""
-    total = 0
-    for data in files:
-        if data.startswith(PNG_HEADER) and len(data) >= 24:  # 1 µs against ~30 µs for Image.open
-            width, height = struct.unpack(">II", data[16:24])
-            total += width * height
-            continue
-        try:
-            width, height = Image.open(io.BytesIO(data)).size
-        except Exception:  # not an image, or a bomb: preparing it fails at once, inline is fine
-            continue
-        total += width * height
-    return total
-
-
-def _named(exc: ServiceError, i: int, many: bool) -> ServiceError:
-    if many:  # name the bad file in a batch
-        exc.message = f"files[{i}]: {exc.message}"
-    return exc
-
-
-def _prepare_all(digit: DigitPredictor, files: list[bytes], observe: Observe, many: bool) -> list[Prepared]:
-    prepared = []
-    for i, data in enumerate(files):
-        try:
-            prepared.append(digit.prepare(data, observe))
-        except ServiceError as exc:
-            raise _named(exc, i, many) from None
-    return prepared
-
-
-async def _prepare(
-    state: ServiceState, digit: DigitPredictor, files: list[bytes], many: bool
-) -> tuple[list[Prepared], Logits | None]:
-    """Uploads in MNIST form, and their logits when a child process ran the network.
-
-    In a child process when there is one, else on the event loop (small) or a thread (large).
-    """
-    if state.pool is not None:
-        try:
-            outcomes, logits = await state.pool.prepare(files)
-        except PoolUnavailable:  # every child died and none restarts: prepare here, as with 0 processes
-            pass
-        else:
-            for i, outcome in enumerate(outcomes):  # the first bad file, as in-process
-                if isinstance(outcome, ServiceError):
-                    raise _named(outcome, i, many)
-            return [digit.from_pixels(cast(Pixels, pixels)) for pixels in outcomes], logits
-    observe = state.observe_stage
-    # A small picture is prepared on the event loop: with the GIL, a thread hop costs more than it
-    # saves (bench/: 1.9x the digit throughput at 28x28). A large one (~25 ms at 900x700) goes off it.
-    if _pixels(files) <= INLINE_PIXELS:
-        return _prepare_all(digit, files, observe, many), None
-    return await asyncio.to_thread(_prepare_all, digit, files, observe, many), None
-
-
-async def _predict_digits(state: ServiceState, files: list[bytes], debug: bool, many: bool) -> list[Any]:
-    digit, batcher = state.require_digit()
-    prepared, logits = await _prepare(state, digit, files, many)
-    if logits is None:  # the network runs here, behind the micro-batcher
-        logits = await batcher.submit(np.concatenate([p.x for p in prepared]))
-    probs = digit.probabilities(logits)
-    return [digit.answer(probs[i], p, debug) for i, p in enumerate(prepared)]
+    return json_response(pipeline.price_batch(await _read_json(request), explain))
 
 
 @router.post(
@@ -217,11 +142,10 @@ async def _predict_digits(state: ServiceState, files: list[bytes], debug: bool, 
     openapi_extra=_upload_body("file", many=False),
 )
 async def predict_digit(request: Request) -> Response:
-    state: ServiceState = request.app.state.service
-    state.require_digit()
+    pipeline = _registry(request).pipeline("mnist", DigitPipeline)
     debug = _flag(request, "debug")
     files = await read_files(request, "file", 1)
-    return json_response((await _predict_digits(state, files, debug, many=False))[0])
+    return json_response((await pipeline.read(files, debug, many=False))[0])
 
 
 @router.post(
@@ -232,8 +156,8 @@ async def predict_digit(request: Request) -> Response:
     openapi_extra=_upload_body("files", many=True),
 )
 async def predict_digit_batch(request: Request) -> Response:
-    state: ServiceState = request.app.state.service
-    state.require_digit()
+    service: Service = request.app.state.service
+    pipeline = service.registry.pipeline("mnist", DigitPipeline)
     debug = _flag(request, "debug")
-    files = await read_files(request, "files", state.settings.max_digit_batch)
-    return json_response({"predictions": await _predict_digits(state, files, debug, many=True)})
+    files = await read_files(request, "files", service.settings.max_digit_batch)
+    return json_response({"predictions": await pipeline.read(files, debug, many=True)})

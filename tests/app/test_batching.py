@@ -94,8 +94,11 @@ async def serving(
             time.sleep(delay)
             return self.backend.predict_logits(x)
 
+    def slowed(backend: Any, serving: dict[str, Any]) -> tuple[Slow, dict[str, Any]]:
+        return Slow(backend), serving
+
     monkeypatch.setattr(
-        inference, "create_digit_backend", lambda loaded, threads: Slow(real(loaded, threads))
+        inference, "create_digit_backend", lambda loaded, threads: slowed(*real(loaded, threads))
     )
     application = create_app(Settings(models_dir=models_dir, **settings))
     async with application.router.lifespan_context(application):

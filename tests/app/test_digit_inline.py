@@ -11,7 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from app.routers import predict
+from app.pipelines import runners
+from app.pipelines.runners import InProcessRunner
 from tests.app.conftest import drawn_digit_png, make_client
 
 
@@ -24,28 +25,28 @@ def png(width: int, height: int) -> bytes:
 
 
 def test_pixels_reads_sizes_from_headers() -> None:
-    assert predict._pixels([png(28, 28)]) == 784
-    assert predict._pixels([png(28, 28), png(100, 50)]) == 784 + 5000
-    assert predict._pixels([b"not an image", b""]) == 0
+    assert runners.header_pixels([png(28, 28)]) == 784
+    assert runners.header_pixels([png(28, 28), png(100, 50)]) == 784 + 5000
+    assert runners.header_pixels([b"not an image", b""]) == 0
 
 
 @pytest.fixture(scope="module")
 def inline(models_dir: Path) -> Iterator[TestClient]:
     with make_client(models_dir, prepare_processes=0) as c:
-        assert c.app.state.service.pool is None  # type: ignore[attr-defined]
+        assert isinstance(c.app.state.service.digit.runner, InProcessRunner)  # type: ignore[attr-defined]
         yield c
 
 
 @pytest.fixture()
 def thread_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
-    real = predict.asyncio.to_thread
+    real = runners.asyncio.to_thread
 
     async def recording(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         calls.append(getattr(func, "__name__", "?"))
         return await real(func, *args, **kwargs)
 
-    monkeypatch.setattr(predict.asyncio, "to_thread", recording)
+    monkeypatch.setattr(runners.asyncio, "to_thread", recording)
     return calls
 
 
@@ -57,17 +58,17 @@ def post(client: TestClient, data: bytes) -> dict[str, Any]:
 
 def test_small_picture_is_prepared_inline(inline: TestClient, thread_calls: list[str]) -> None:
     post(inline, png(28, 28))
-    assert "_prepare_all" not in thread_calls
+    assert "prepare_all" not in thread_calls
 
 
 def test_large_picture_is_prepared_in_a_thread(inline: TestClient, thread_calls: list[str]) -> None:
     post(inline, drawn_digit_png(size=300))
-    assert thread_calls.count("_prepare_all") == 1
+    assert thread_calls.count("prepare_all") == 1
 
 
 def test_inline_and_threaded_answers_agree(inline: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     data = drawn_digit_png(size=120)  # 14,400 px: under the inline limit
     on_loop = post(inline, data)
-    monkeypatch.setattr(predict, "INLINE_PIXELS", 0)
+    monkeypatch.setattr(runners, "INLINE_PIXELS", 0)
     threaded = post(inline, data)
     assert on_loop["probabilities"] == threaded["probabilities"]

@@ -16,9 +16,9 @@ from app.inference import (
     OnnxRuntimeBackend,
     PredictorBackend,
     create_digit_backend,
-    softmax,
 )
 from models.artifacts import LoadedModel, load_model, write_model_folder
+from models.features import softmax
 from models.networks import DigitNet
 
 KWARGS: dict[str, Any] = {"channels": [4, 8], "hidden": 16, "dropout": 0.5}
@@ -76,15 +76,15 @@ def backend_name(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 
 
 def test_fastest_installed_backend_is_chosen(loaded: LoadedModel) -> None:
-    backend = create_digit_backend(loaded)
+    backend, serving = create_digit_backend(loaded)
     assert isinstance(backend, OnnxRuntimeBackend if HAS_ONNX else PredictorBackend)
-    assert loaded.card["serving"]["backend"] == FASTEST
-    assert "passed_over" not in loaded.card["serving"]
+    assert serving["backend"] == FASTEST
+    assert "passed_over" not in serving
 
 
 def test_backend_matches_dygraph(loaded: LoadedModel, backend_name: str) -> None:
-    backend = create_digit_backend(loaded, threads=1)
-    assert loaded.card["serving"]["backend"] == backend_name
+    backend, serving = create_digit_backend(loaded, threads=1)
+    assert serving["backend"] == backend_name
     x = images(16)
     got = backend.predict_logits(x)
     want = DygraphBackend(loaded).predict_logits(x)
@@ -95,8 +95,9 @@ def test_backend_matches_dygraph(loaded: LoadedModel, backend_name: str) -> None
 
 
 def test_card_records_the_backend_and_its_source(loaded: LoadedModel, backend_name: str) -> None:
-    create_digit_backend(loaded, threads=2)
-    serving = loaded.card["serving"]
+    card = dict(loaded.card)
+    _, serving = create_digit_backend(loaded, threads=2)
+    assert loaded.card == card  # the card stays the verified file: serving facts sit beside it
     assert serving["backend"] == backend_name
     assert serving["threads"] == 2
     assert loaded.card["files"]["model.pdparams"] in serving["derived_from"]
@@ -106,7 +107,7 @@ def test_card_records_the_backend_and_its_source(loaded: LoadedModel, backend_na
 
 
 def test_batch_answers_equal_single_answers(loaded: LoadedModel, backend_name: str) -> None:
-    backend = create_digit_backend(loaded)
+    backend, _ = create_digit_backend(loaded)
     x = images(9, seed=3)
     batched = backend.predict_logits(x)
     singles = np.concatenate([backend.predict_logits(x[i : i + 1]) for i in range(9)])
@@ -116,7 +117,7 @@ def test_batch_answers_equal_single_answers(loaded: LoadedModel, backend_name: s
 
 
 def test_repeated_calls_from_another_thread_are_stable(loaded: LoadedModel, backend_name: str) -> None:
-    backend = create_digit_backend(loaded)
+    backend, _ = create_digit_backend(loaded)
     x = images(5, seed=4)
     first = backend.predict_logits(x)
     results: list[np.ndarray] = []
@@ -146,10 +147,10 @@ def test_export_failure_falls_back_to_dygraph(loaded: LoadedModel, monkeypatch: 
         raise OSError("read-only file system")
 
     monkeypatch.setattr(inference, "export_network", broken)
-    backend = create_digit_backend(loaded)
+    backend, serving = create_digit_backend(loaded)
     assert isinstance(backend, DygraphBackend)
-    assert loaded.card["serving"]["backend"] == "dygraph"
-    assert "read-only" in loaded.card["serving"]["check"]["fallback_reason"]
+    assert serving["backend"] == "dygraph"
+    assert "read-only" in serving["check"]["fallback_reason"]
 
 
 def test_disagreeing_backends_are_rejected(loaded: LoadedModel, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -159,10 +160,10 @@ def test_disagreeing_backends_are_rejected(loaded: LoadedModel, monkeypatch: pyt
         return {**real(*args), "max_probability_diff": 0.5}
 
     monkeypatch.setattr(inference, "answer_difference", skewed)
-    backend = create_digit_backend(loaded)
+    backend, serving = create_digit_backend(loaded)
     assert isinstance(backend, DygraphBackend)
-    assert loaded.card["serving"]["backend"] == "dygraph"
-    assert "no backend matches dygraph" in loaded.card["serving"]["check"]["fallback_reason"]
+    assert serving["backend"] == "dygraph"
+    assert "no backend matches dygraph" in serving["check"]["fallback_reason"]
 
 
 def test_a_failing_candidate_is_passed_over(loaded: LoadedModel, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -171,9 +172,9 @@ def test_a_failing_candidate_is_passed_over(loaded: LoadedModel, monkeypatch: py
 
     candidates = {"onnxruntime": missing, "paddle.inference (oneDNN)": inference.build_predictor}
     monkeypatch.setattr(inference, "CANDIDATES", candidates)
-    backend = create_digit_backend(loaded)
+    backend, serving = create_digit_backend(loaded)
     assert isinstance(backend, PredictorBackend)
-    assert "No module named" in loaded.card["serving"]["passed_over"]["onnxruntime"]
+    assert "No module named" in serving["passed_over"]["onnxruntime"]
 
 
 def test_probe_batch_is_deterministic_and_in_range() -> None:

@@ -118,12 +118,12 @@ def test_framework_errors_have_the_error_shape(client: TestClient) -> None:
 def test_an_unexpected_error_is_a_generic_500_logged_with_traceback(
     client: TestClient, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    state = client.app.state.service  # type: ignore[attr-defined]
+    price = client.app.state.service.registry.slots["boston"].pipeline  # type: ignore[attr-defined]
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(state.price, "predict", broken)
+    monkeypatch.setattr(price, "predict", broken)
     logger = logging.getLogger("app")
     logger.addHandler(caplog.handler)
     try:

@@ -170,7 +170,7 @@ def test_a_pool_whose_child_cannot_start_is_unavailable() -> None:
 @pytest.fixture(scope="module")
 def pooled(models_dir: Path) -> Iterator[TestClient]:
     with make_client(models_dir, prepare_processes=1) as c:
-        assert c.app.state.service.pool.network is not None  # type: ignore[attr-defined]
+        assert c.app.state.service.digit.runner.pool.network is not None  # type: ignore[attr-defined]
         yield c
 
 
@@ -194,7 +194,7 @@ def test_the_service_answers_alike_with_and_without_the_pool(pooled: TestClient,
 
 
 def test_the_service_survives_a_killed_child(pooled: TestClient) -> None:
-    pool = pooled.app.state.service.pool  # type: ignore[attr-defined]
+    pool = pooled.app.state.service.digit.runner.pool  # type: ignore[attr-defined]
     os.kill(pool._children[0].process.pid, signal.SIGKILL)
     status, body = answers(pooled, uploads())
     assert status == 200 and len(body["predictions"]) == 2

@@ -1,8 +1,8 @@
-"""House prices from the loaded Regressor's weights: x_norm @ W + b, then undo the target scaling.
+"""Prices: a JSON body -> 13 validated features -> x_norm @ W + b, then the target scaling undone.
 
-The weights are read once from the verified network; each row is then 13 multiply-adds in plain
-Python floats (float64), which beats NumPy and Paddle for one row and gives a batch the very same
-numbers as single requests.
+`PricePipeline` owns the route's path; parsing is `app.price_input`'s. The weights are read once
+from the verified network; each row is then 13 multiply-adds in plain Python floats (float64),
+which beats NumPy and Paddle for one row and gives a batch the very same numbers as single requests.
 """
 
 from __future__ import annotations
@@ -12,32 +12,39 @@ from typing import Any
 import numpy as np
 
 from app.errors import InvalidInput
+from app.price_input import parse_batch, parse_single
 from models.artifacts import LoadedModel
-from models.features import BOSTON_COLUMNS, BOSTON_FEATURES
+from models.features import BOSTON_FEATURES, MinMaxScaling
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 Row = list[float]
 
 
-class PricePredictor:
+class PricePipeline:
     """Prices and explanations for rows of the 13 features in the data set's column order."""
 
-    def __init__(self, loaded: LoadedModel) -> None:
-        norm = loaded.card["normalization"]
-        if list(norm["columns"]) != list(BOSTON_COLUMNS):
-            raise ValueError(f"card normalization columns {norm['columns']} != {list(BOSTON_COLUMNS)}")
-        lo, hi = [float(v) for v in norm["min"]], [float(v) for v in norm["max"]]
+    def __init__(self, loaded: LoadedModel, max_batch: int) -> None:
+        scaling = MinMaxScaling.from_card(loaded.card["normalization"])
         state = loaded.network.state_dict()
         weight = np.asarray(state["fc.weight"].numpy(), np.float64).reshape(-1).tolist()  # (13,)
         bias = float(np.asarray(state["fc.bias"].numpy()).reshape(-1)[0])
-        self.feature_min, self.feature_max = lo[:-1], hi[:-1]
-        self._range = [h - lo_ if h > lo_ else 1.0 for lo_, h in zip(lo[:-1], hi[:-1], strict=True)]
-        target_range = hi[-1] - lo[-1]
+        self.max_batch = max_batch
+        self.feature_min, self.feature_max = list(scaling.minimum[:-1]), list(scaling.maximum[:-1])
+        target_range = scaling.span[-1]
         # price = baseline + sum_i x_norm_i * W_i * target_range, in $1000s
         self._weighted = [w * target_range for w in weight]
-        self.baseline = bias * target_range + lo[-1]
-        self._columns = list(zip(self.feature_min, self._range, self._weighted, strict=True))
+        self.baseline = bias * target_range + scaling.minimum[-1]
+        self._columns = list(zip(self.feature_min, scaling.span[:-1], self._weighted, strict=True))
         self.model = {"name": loaded.name, "version": loaded.version}
+        self.predict([list(self.feature_min)])  # warm-up
+
+    def price(self, body: bytes, explain: bool) -> dict[str, Any]:
+        """A /predict/price body -> its answer; InvalidInput (422) naming the field otherwise."""
+        return self.predict(parse_single(body), explain)[0]
+
+    def price_batch(self, body: bytes, explain: bool) -> dict[str, Any]:
+        """A /predict/price/batch body -> {"predictions": [...]}, a bad instance named by its index."""
+        return {"predictions": self.predict(parse_batch(body, self.max_batch), explain, batch=True)}
 
     def normalize(self, row: Row, index: int | None = None) -> Row:
         """Raw features -> min/max-scaled, as the network saw them; `index` names a batch row in errors."""

@@ -1,0 +1,81 @@
+"""Digits: uploads -> MNIST form -> network -> calibrated answers, wherever the work runs."""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from app.errors import ServiceError
+from models.artifacts import LoadedModel
+from models.features import softmax
+
+Forms = npt.NDArray[np.uint8]  # (N, 28, 28): uploads in MNIST form, white on black
+Logits = npt.NDArray[np.float32]  # (N, 10)
+
+
+class Runner(Protocol):
+    """Where a digit request's work runs: the server process or the upload child processes."""
+
+    async def run(self, files: list[bytes]) -> tuple[Forms, Logits]:
+        """Every upload in MNIST form and the network's logits; raises `BadUpload` for the first bad one."""
+        ...
+
+    @property
+    def pending(self) -> int:
+        """Images queued or in work."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class BadUpload(Exception):
+    """Raised by a runner when upload `index` of a request cannot be read; `error` is the client's answer."""
+
+    def __init__(self, index: int, error: ServiceError) -> None:
+        super().__init__(index, error)
+        self.index, self.error = index, error
+
+
+def png_base64(pixels: npt.NDArray[np.uint8]) -> str:
+    """A 28x28 uint8 image as a base64 PNG."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, mode="L").save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+class DigitPipeline:
+    """Reads digits: `runner` brings uploads to MNIST form and runs the network; this answers."""
+
+    def __init__(self, loaded: LoadedModel, runner: Runner) -> None:
+        self.temperature = float(loaded.card.get("calibration", {}).get("temperature", 1.0))
+        self.model = {"name": loaded.name, "version": loaded.version}
+        self.runner = runner
+
+    async def read(self, files: list[bytes], debug: bool, many: bool) -> list[dict[str, Any]]:
+        """One answer per upload; a bad upload is its client error (named by index when `many`)."""
+        try:
+            forms, logits = await self.runner.run(files)
+        except BadUpload as bad:
+            if many:  # name the bad file in a batch
+                bad.error.message = f"files[{bad.index}]: {bad.error.message}"
+            raise bad.error from None
+        probs = softmax(logits, self.temperature)
+        return [self.answer(probs[i], forms[i], debug) for i in range(len(files))]
+
+    def answer(self, probs: npt.NDArray[np.float64], pixels: Forms, debug: bool) -> dict[str, Any]:
+        """One answer dict from one row of probabilities and the 28x28 image the network saw."""
+        order = np.argsort(-probs, kind="stable")
+        values = probs.tolist()
+        return {
+            "digit": int(order[0]),
+            "confidence": values[int(order[0])],
+            "probabilities": values,
+            "top": [{"digit": int(d), "probability": values[int(d)]} for d in order[:3]],
+            "model": self.model,
+            "input_image": png_base64(pixels) if debug else None,
+        }
