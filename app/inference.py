@@ -198,7 +198,7 @@ def answer_difference(
     }
 
 
-def describe(backend: str, threads: int, loaded: LoadedModel, check: dict[str, Any]) -> dict[str, Any]:
+def serving_facts(backend: str, threads: int, loaded: LoadedModel, check: dict[str, Any]) -> dict[str, Any]:
     """What the card view shows under "serving": the backend and how it was derived."""
     source = f"{PARAMS_NAME} (sha256 {loaded.card['files'][PARAMS_NAME]})"
     if backend == "dygraph":
@@ -256,8 +256,8 @@ def create_digit_backend(loaded: LoadedModel, threads: int = 1) -> tuple[DigitBa
         name, backend, check, passed_over = first_acceptable(loaded, threads, dygraph)
     except Exception as exc:  # even the export failed (e.g. no writable temporary directory)
         logger.warning("no faster digit backend (%s); serving dygraph", exc)
-        return dygraph, describe("dygraph", threads, loaded, {"fallback_reason": str(exc)})
-    serving = describe(name, threads, loaded, check)
+        return dygraph, serving_facts("dygraph", threads, loaded, {"fallback_reason": str(exc)})
+    serving = serving_facts(name, threads, loaded, check)
     if passed_over:
         serving["passed_over"] = passed_over
         logger.warning("digit backend: passed over %s", passed_over)

@@ -142,7 +142,7 @@ def test_unreadable_folder_in_a_real_process(models_copy: Path, tmp_path: Path) 
     finally:
         exit_code = server.stop()
     log = server.log()
-    assert f"ERROR app.state [-] model mnist not loaded from {bad_path.parent}: {bad_path}" in log, log[
+    assert f"ERROR app.service [-] model mnist not loaded from {bad_path.parent}: {bad_path}" in log, log[
         -3000:
     ]
     assert reason in log, log[-3000:]
