@@ -36,6 +36,7 @@ SOURCES = (
     "training/photos.py",
     "training/styles.py",
     "training/served.py",
+    "app/predictors/paper.py",
     "app/predictors/ink.py",
     "app/predictors/ruled.py",
     "app/predictors/preprocess.py",

@@ -15,7 +15,8 @@ import numpy.typing as npt
 from PIL import Image, ImageOps
 
 from app.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
-from app.predictors.ink import _image, _pixels, _rank_filter, digit_ink, ink_map
+from app.predictors.ink import digit_ink
+from app.predictors.paper import _image, _pixels, _rank_filter, ink_map
 from models.features import DIGIT_BOX, IMAGE_SIZE
 
 FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from app.predictors import ink
+from app.predictors import paper
 from app.predictors import preprocess as fast
 from tests.app import preprocess_reference as reference
 
@@ -199,4 +199,4 @@ def test_median_equals_numpy(n: int) -> None:
         if trial % 50 == 0:
             values[0] = np.nan
         want = float(np.median(values))
-        assert ink._median(values) == want or (np.isnan(want) and np.isnan(ink._median(values)))
+        assert paper._median(values) == want or (np.isnan(want) and np.isnan(paper._median(values)))

@@ -1,0 +1,200 @@
+"""The paper: its level, shading and polarity removed from a grey picture, and the ink's levels.
+
+`ink_map` is the first step of `app.predictors.ink`: what stands above (or below) the paper, in
+0..255, whatever the lighting. `levels` gives the thresholds (Otsu on the ink, with hysteresis) by
+which `app.predictors.ink.digit_ink` then decides which of it is the digit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+from scipy import ndimage
+
+Grey = npt.NDArray[np.float32]
+
+PAPER_SIDE = 96  # the paper level is estimated on a copy at most this many pixels on a side
+PAPER_WINDOW = (0.15, 0.45)  # ... with a window between these fractions of its longer side ...
+STROKE_WINDOWS = 3.0  # ... and this many stroke widths: wider than any stroke, not much wider
+PAPER_NEAR = 0.05  # ... then re-estimated between the strokes, where this much of the Gaussian is paper
+FLAT = 0.4  # paper this much of which is exactly its lowest level has no texture (digital)
+EIGHT = np.ones((3, 3), bool)  # 8-connectivity
+SAMPLE = 250_000  # pixels sampled (over a stride) for the paper statistics
+MIN_CONTRAST = 32.0  # a mark must stand this much (of 255) above the paper to count as ink
+LOW_SIGMAS, LOW_MIN = 4.0, 6.0  # a pixel may be ink this far above the paper's texture ...
+HIGH_SIGMAS = 10.0  # ... and a mark counts if its strongest pixel is this far (hysteresis)
+
+
+def _image(x: Grey) -> Image.Image:
+    """(H, W) float32 -> PIL "F" image sharing its memory (Image.fromarray: ~3 µs more)."""
+    return Image.frombuffer("F", x.shape[::-1], np.ascontiguousarray(x, np.float32), "raw", "F", 0, 1)
+
+
+def _pixels(image: Image.Image) -> Grey:
+    """PIL "F" image -> read-only (H, W) float32 (np.asarray: ~2 µs more)."""
+    return np.frombuffer(image.tobytes(), np.float32).reshape(image.height, image.width)
+
+
+def ink_map(grey: Grey) -> Grey:
+    """Grey image -> ink strength in 0..255 (0 = paper), whichever the polarity, shading removed."""
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    level = _median(border)
+    if np.count_nonzero(grey == np.float32(level)) > FLAT * grey.size:
+        paper: Grey | np.float32 = np.float32(level)  # flat paper (MNIST form, a drawing): no shading
+        light_paper = level >= 128.0  # dark ink on light paper is inverted (MNIST is not)
+    else:
+        small = _reduced(grey)  # light paper: its border may be dark (vignetting), its middle is not
+        light_paper = max(level, _median(small.ravel())) >= 128.0
+        paper = paper_level(grey, small, light_paper)
+    ink = paper - grey if light_paper else grey - paper
+    return np.clip(ink, 0.0, 255.0, out=ink).astype(np.float32, copy=False)
+
+
+def _median(values: Grey) -> float:
+    """np.median of a 1-D array, same arithmetic, without its generic-axis overhead (~40 -> ~8 µs)."""
+    n = values.size
+    if np.isnan(values).any():
+        return float("nan")  # as np.median
+    half = n // 2
+    if n % 2:
+        return float(np.partition(values, half)[half])
+    middle = np.partition(values, (half - 1, half))[half - 1 : half + 1]
+    return float((middle[0] + middle[1]) / np.float32(2.0))  # as np.mean: float32 sum, float32 halving
+
+
+def _reduced(grey: Grey) -> Grey:
+    """A copy at most PAPER_SIDE pixels on a side (box filter), for the paper's estimates."""
+    h, w = grey.shape
+    scale = min(1.0, PAPER_SIDE / max(h, w))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if size == (w, h):
+        return grey
+    return _pixels(_image(grey).resize(size, Image.Resampling.BOX))
+
+
+def paper_level(grey: Grey, small: Grey, light_paper: bool) -> Grey:
+    """The paper's brightness at every pixel (shading, vignetting): the image with its strokes closed.
+
+    A closing (max then min, or the reverse for dark paper) with a window wider than any stroke,
+    on `small` (`_reduced(grey)`), refined between the strokes, then scaled back up.
+    """
+    h, w = grey.shape
+    k = _closing_window(small, light_paper)
+    first, second = (np.maximum, np.minimum) if light_paper else (np.minimum, np.maximum)
+    level = _rank_filter(small, k, first)
+    if np.minimum.reduce(level, None) != np.maximum.reduce(level, None):  # else `second` keeps it
+        level = _rank_filter(level, k, second)  # (a dark-paper digit is often all 0 after the first)
+        level = _paper_between_strokes(small, level, light_paper, k)
+    if level.shape == grey.shape:
+        return level
+    return _pixels(_image(level).resize((w, h), Image.Resampling.BILINEAR))
+
+
+def _paper_between_strokes(small: Grey, closed: Grey, light_paper: bool, k: int) -> Grey:
+    """The paper level re-estimated from the paper itself: a local mean of the pixels that are not strokes.
+
+    A closing follows the paper only where it is flat on the scale of its window: it overshoots on a
+    vignette's bright centre, a shadow's edge or inside a 0, and that overshoot becomes ink (a halo).
+    The strokes the closing found (ink above the low threshold, widened by two pixels) are masked out and
+    the rest averaged with a Gaussian half a stroke wide (a normalized convolution), which tracks
+    shading on the strokes' own scale; where no paper is near (a large dark object) the closing stays.
+    """
+    ink = closed - small if light_paper else small - closed
+    strokes = ndimage.binary_dilation(ink > levels(ink).low, EIGHT, 2)
+    paper = (~strokes).astype(np.float32)
+    sigma = max(1.0, k / STROKE_WINDOWS / 2.0)
+    weight = ndimage.gaussian_filter(paper, sigma, mode="nearest", truncate=3.0)
+    total = ndimage.gaussian_filter(small * paper, sigma, mode="nearest", truncate=3.0)
+    near = weight > PAPER_NEAR
+    return np.where(near, total / np.where(near, weight, np.float32(1.0)), closed).astype(np.float32)
+
+
+def _closing_window(small: Grey, light_paper: bool) -> int:
+    """The closing's window: 3x the strokes' width (so they are closed, not hollowed), within bounds.
+
+    The strokes are found on a narrow closing's residue (a top-hat), which shading does not reach.
+    """
+    side = max(small.shape)
+    narrow = max(3, int(PAPER_WINDOW[0] * side) | 1)
+    first, second = (np.maximum, np.minimum) if light_paper else (np.minimum, np.maximum)
+    closed = _rank_filter(_rank_filter(small, narrow, first), narrow, second)
+    contrast = closed - small if light_paper else small - closed
+    top = float(contrast.max())
+    inked = contrast > 0.5 * top if top > 0 else contrast > 0
+    inner = inked[1:-1, 1:-1] & inked[:-2, 1:-1] & inked[2:, 1:-1] & inked[1:-1, :-2] & inked[1:-1, 2:]
+    area = np.count_nonzero(inked)
+    edge = area - np.count_nonzero(inner)
+    width = 2.0 * area / edge if edge else 1.0  # a line w wide: w
+    k = int(np.clip(STROKE_WINDOWS * width, PAPER_WINDOW[0] * side, PAPER_WINDOW[1] * side))
+    return max(3, k | 1)
+
+
+def _rank_filter(x: Grey, k: int, reduce: np.ufunc) -> Grey:
+    """A separable k x k max or min filter (`np.maximum` / `np.minimum`), edges repeated.
+
+    About log2(k) whole-array calls per axis, and edges repeated by concatenation (np.pad is slow
+    on small arrays): 3.6x faster at 28x28, 13x at 96x96 than k - 1 shifted calls, same output.
+    """
+    pad = k // 2
+    for _ in range(2):  # rows, then columns (as rows of the transpose); transposing twice restores x
+        padded = np.concatenate([x[:1].repeat(pad, 0), x, x[-1:].repeat(pad, 0)])
+        x = _window_reduce(padded, k, reduce, x.shape[0]).T
+    return np.ascontiguousarray(x)
+
+
+def _window_reduce(padded: Grey, k: int, reduce: np.ufunc, n: int) -> Grey:
+    """`reduce` over each window of k rows of `padded` (n + k - 1 rows): doublings, then one overlap."""
+    span = 1
+    while 2 * span <= k:
+        padded = reduce(padded[:-span], padded[span:])  # row i now covers rows [i, i + 2 * span)
+        span *= 2
+    return np.asarray(reduce(padded[:n], padded[k - span : k - span + n]), dtype=np.float32)
+
+
+def otsu(values: npt.NDArray[np.uint8]) -> int:
+    """Otsu's threshold of 0..255 values: the level that best splits them into two classes (<= and >)."""
+    hist = np.bincount(values.ravel(), minlength=256).astype(np.float64)
+    w0 = np.cumsum(hist)
+    m0 = np.cumsum(hist * np.arange(256))
+    total, mean = w0[-1], m0[-1]
+    w1 = total - w0
+    valid = (w0 > 0) & (w1 > 0)
+    if not valid.any():  # a single value: nothing to split
+        return int(values.max()) if values.size else 0
+    between = np.where(valid, (mean * w0 - total * m0) ** 2 / np.where(valid, w0 * w1, 1.0), -1.0)
+    return int(np.argmax(between))
+
+
+@dataclass(frozen=True)
+class Levels:
+    """The paper's texture and the two ink thresholds, in ink units (0..255)."""
+
+    paper: float  # the texture's median: subtracted from the kept ink
+    low: float  # a pixel above it may be ink
+    high: float  # a mark whose strongest pixel is above it is ink (hysteresis)
+
+
+def levels(ink: Grey) -> Levels:
+    """Paper statistics from the pixels below Otsu's threshold (robust to how much ink there is).
+
+    The texture's spread is measured on a high-pass (each pixel minus its 3x3 mean), so that shading
+    the paper level missed raises the median, not the spread.
+    """
+    stride = max(1, int(np.sqrt(ink.size / SAMPLE)))
+    sample = ink[::stride, ::stride]
+    floor = float(np.minimum.reduce(sample, None))
+    if sample.size <= 16 or np.count_nonzero(sample == floor) > FLAT * sample.size:
+        return Levels(floor, floor + LOW_MIN, floor + MIN_CONTRAST)  # flat paper: a drawing, MNIST form
+    below = sample <= otsu(sample.astype(np.uint8))  # ink is 0..255: truncation keeps the order
+    if not below.any():
+        below = np.ones_like(below)
+    paper = sample[below]
+    median = _median(paper)
+    local = ndimage.uniform_filter(sample, 3, mode="nearest")
+    detail = (sample - local)[below]
+    sigma = 1.4826 * _median(np.abs(detail - np.float32(_median(detail))))
+    low = median + max(LOW_SIGMAS * sigma, LOW_MIN)
+    return Levels(median, low, median + max(HIGH_SIGMAS * sigma, MIN_CONTRAST))
