@@ -1,6 +1,6 @@
 """Admission control: how many requests of each route class are in work, checked before the body is read.
 
-Each route class (price, digit; a v2 infer class is one more `RouteClass`) has a `Gate`: at most
+Each route class (price, digit; the v2 infer routes of a model share its class) has a `Gate`: at most
 `limit` requests in work at once, at most `max_waiting` more waiting in arrival order. A request
 that finds the gate and its waiting room full, or that cannot start within `deadline_s` of its
 first byte (`app.protocol` stamps it; else the app's entry), is refused with 503 `overloaded` before
@@ -15,6 +15,7 @@ that an adaptive controller (AIMD on measured latency) can move it later.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -31,20 +32,25 @@ PRICE_PATHS = ("/predict/price", "/predict/price/batch")
 DIGIT_PATHS = ("/predict/digit", "/predict/digit/batch")
 
 
+V2_INFER = re.compile(r"/v2/models/([^/]+)(/versions/[^/]+)?/infer")
+
+
 @dataclass(frozen=True)
 class RouteClass:
-    """Routes that share one in-flight bound: their exact paths and the bound."""
+    """Routes that share one in-flight bound: their exact paths, the models whose v2 infer routes
+    belong to it (they use the same pipeline), and the bound."""
 
     name: str
     paths: tuple[str, ...]
+    models: tuple[str, ...]
     limit: int
 
 
 def route_classes(settings: Settings) -> list[RouteClass]:
     """The service's route classes and their limits from the settings."""
     return [
-        RouteClass("price", PRICE_PATHS, settings.price_in_flight),
-        RouteClass("digit", DIGIT_PATHS, settings.digit_in_flight_limit),
+        RouteClass("price", PRICE_PATHS, ("boston",), settings.price_in_flight),
+        RouteClass("digit", DIGIT_PATHS, ("mnist",), settings.digit_in_flight_limit),
     ]
 
 
@@ -109,6 +115,7 @@ class Admission:
         self.max_waiting, self.deadline_s = max_waiting, deadline_s
         self.gates = {c.name: Gate(c.name, c.limit) for c in classes}
         self._by_path = {path: self.gates[c.name] for c in classes for path in c.paths}
+        self._by_model = {model: self.gates[c.name] for c in classes for model in c.models}
         self._wait = {name: metrics.queue_wait.labels(name) for name in self.gates}
         self._rejected = {
             (name, reason): metrics.admission_rejected.labels(name, reason)
@@ -122,7 +129,18 @@ class Admission:
 
     def gate_for(self, path: str) -> Gate | None:
         """The gate of the route class `path` belongs to; None: never shed."""
-        return self._by_path.get(path)
+        gate = self._by_path.get(path)
+        if gate is None and path.startswith("/v2/models/"):
+            match = V2_INFER.fullmatch(path)
+            gate = self._by_model.get(match.group(1)) if match else None
+        return gate
+
+    def route_label(self, path: str) -> str:
+        """The route template of a path in a route class, for metrics (a bounded set of labels)."""
+        match = V2_INFER.fullmatch(path)
+        if match is None:
+            return path
+        return "/v2/models/{name}/versions/{version}/infer" if match.group(2) else "/v2/models/{name}/infer"
 
     async def enter(self, gate: Gate, scope: Scope) -> str | None:
         """None once the request holds a slot of `gate` (the caller must `gate.leave()`), else why not."""

@@ -73,10 +73,34 @@ class Overloaded(ServiceError):
         return cls(message, headers={"Retry-After": str(max(1, int(timeout_s + 0.999)))})
 
 
+V2_PREFIX = "/v2"
+V2_STATUS = {415: 400, 422: 400}  # the Open Inference Protocol's "bad request" is 400
+
+
+def is_v2(path: str) -> bool:
+    """Whether `path` is an Open Inference Protocol route, whose errors take the protocol's shape."""
+    return path == V2_PREFIX or path.startswith(V2_PREFIX + "/")
+
+
+def error_status(status: int, path: str = "") -> int:
+    """The status a path answers for an error of `status`."""
+    return V2_STATUS.get(status, status) if is_v2(path) else status
+
+
 def error_body(
-    status: int, code: str, message: str, details: list[Any] | None = None, request_id: str | None = None
+    status: int,
+    code: str,
+    message: str,
+    details: list[Any] | None = None,
+    request_id: str | None = None,
+    path: str = "",
 ) -> bytes:
-    """The one JSON error shape, as bytes (the request id: this context's unless given)."""
+    """The error JSON, as bytes: the service's shape, or `{"error": message}` on a v2 path.
+
+    The service's shape carries the request id: this context's unless given.
+    """
+    if is_v2(path):
+        return orjson.dumps({"error": message})
     error = {"status": status, "code": code, "message": message, "details": details}
     return orjson.dumps({"error": error, "request_id": request_id or current_request_id()})
 
@@ -87,10 +111,10 @@ def error_response(
     message: str,
     details: list[Any] | None = None,
     headers: dict[str, str] | None = None,
+    path: str = "",
 ) -> Response:
-    return Response(
-        error_body(status, code, message, details), status, headers=headers, media_type="application/json"
-    )
+    body = error_body(status, code, message, details, path=path)
+    return Response(body, error_status(status, path), headers=headers, media_type="application/json")
 
 
 def _validation_details(exc: Exception) -> list[Any]:
@@ -104,14 +128,14 @@ async def _service_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ServiceError)
     if exc.status >= 500:
         logger.warning("%s: %s", exc.code, exc.message)
-    return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+    return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers, request.url.path)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     details = _validation_details(exc)
     first = details[0] if details else {"loc": [], "msg": "invalid request"}
     where = ".".join(str(p) for p in first["loc"])
-    return error_response(422, "invalid_input", f"{where}: {first['msg']}", details)
+    return error_response(422, "invalid_input", f"{where}: {first['msg']}", details, path=request.url.path)
 
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 400: "bad_request"}
@@ -121,7 +145,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     headers = dict(exc.headers) if exc.headers else None
-    return error_response(exc.status_code, code, str(exc.detail), None, headers)
+    return error_response(exc.status_code, code, str(exc.detail), None, headers, request.url.path)
 
 
 def install_error_handlers(app: FastAPI) -> None:

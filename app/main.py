@@ -24,10 +24,11 @@ from app.logging import configure_logging
 from app.metrics import Metrics
 from app.middleware import EarlyRefusal, ServiceMiddleware
 from app.probes import ProbeServer
-from app.routers import health, models, predict, ui
+from app.routers import health, models, predict, ui, v2
 from app.schemas import PriceBatchRequest, PriceFeatureList, PriceFeatures
 from app.service import Service
 from app.settings import Settings
+from app.v2.schemas import InferenceRequest
 
 DESCRIPTION = (
     "Boston house prices and MNIST digits, trained with PaddlePaddle. "
@@ -78,7 +79,10 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         _, defs = models_json_schema(
-            [(m, "validation") for m in (PriceFeatures, PriceFeatureList, PriceBatchRequest)],
+            [
+                (m, "validation")
+                for m in (PriceFeatures, PriceFeatureList, PriceBatchRequest, InferenceRequest)
+            ],
             ref_template="#/components/schemas/{model}",
         )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
@@ -95,29 +99,12 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
 def _body_limit(settings: Settings) -> Any:
     upload, json_limit = settings.max_upload_bytes, settings.max_json_bytes
-    return lambda path: upload if path.startswith("/predict/digit") else json_limit
+    uploads = ("/predict/digit", "/v2/models/mnist/")  # a v2 `image` tensor holds encoded files
+    return lambda path: upload if path.startswith(uploads) else json_limit
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """A configured app; models load when its lifespan starts."""
-    settings = settings or Settings()
-    configure_logging(settings.log_level)
-    metrics = Metrics()
-    # /docs and /redoc load Swagger UI and ReDoc from the package, not a CDN: users may be offline.
-    # FastAPI's native telemetry looks up the global OpenTelemetry providers on every request.
-    otel = settings.otel
-    app = FastAPIOffline(
-        title="paddle-serve",
-        version="1.0.0",
-        description=DESCRIPTION,
-        lifespan=lifespan,
-        telemetry={"tracing": otel, "metrics": otel, "logs": otel},
-    )
-    app.state.service = Service(settings, metrics)
-    for router in (predict.router, health.router, models.router, ui.router):
-        app.include_router(router)
-    app.mount("/static", StaticFiles(directory=ui.STATIC_DIR, check_dir=False), name="static")
-    install_error_handlers(app)
+def _add_middleware(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
+    """Admission and the service middleware inside, CORS outermost (it answers preflights itself)."""
     admission = Admission(
         route_classes(settings), settings.admission_waiting, settings.queue_deadline_s, metrics
     )
@@ -138,6 +125,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         expose_headers=["X-Request-ID", "Retry-After"],
         allow_credentials=False,
     )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A configured app; models load when its lifespan starts."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+    metrics = Metrics()
+    # /docs and /redoc load Swagger UI and ReDoc from the package, not a CDN: users may be offline.
+    # FastAPI's native telemetry looks up the global OpenTelemetry providers on every request.
+    otel = settings.otel
+    app = FastAPIOffline(
+        title="paddle-serve",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        telemetry={"tracing": otel, "metrics": otel, "logs": otel},
+    )
+    app.state.service = Service(settings, metrics)
+    for router in (predict.router, v2.router, health.router, models.router, ui.router):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=ui.STATIC_DIR, check_dir=False), name="static")
+    install_error_handlers(app)
+    _add_middleware(app, settings, metrics)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -58,7 +58,7 @@ def refusal(
     """
     error = Overloaded.retry_within(admission.message(gate, reason), admission.deadline_s)
     details = [{"route_class": gate.name, "reason": reason}]
-    body = error_body(error.status, error.code, error.message, details, request_id)
+    body = error_body(error.status, error.code, error.message, details, request_id, scope["path"])
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     headers += [(k.lower().encode(), v.encode()) for k, v in (error.headers or {}).items()]
     if _must_close(scope):
@@ -98,7 +98,7 @@ class EarlyRefusal:
         return headers, body
 
     def _count(self, scope: Scope) -> None:
-        path = scope["path"]
+        path = self.admission.route_label(scope["path"])
         counted = self._counted.get(path)
         if counted is None:
             counted = self._counted[path] = (
@@ -152,7 +152,7 @@ class ServiceMiddleware:
         except Exception:
             logger.exception("unhandled error in %s %s", scope["method"], scope["path"])
             if not state["started"]:
-                await _send_error(send_with_id, 500, "internal_error", "internal server error")
+                await _send_error(send_with_id, 500, "internal_error", "internal server error", scope["path"])
         finally:
             self.metrics.in_flight.dec()
             self._observe(scope, int(state["status"]), time.perf_counter() - start)
@@ -162,7 +162,7 @@ class ServiceMiddleware:
         length = _header(scope, b"content-length")
         if length is not None and length.isdigit() and int(length) > limit:
             message = f"request body of {int(length)} bytes is over the limit of {limit} bytes"
-            await _send_error(send, 413, "payload_too_large", message)
+            await _send_error(send, 413, "payload_too_large", message, scope["path"])
             return
         received = 0
 
@@ -202,7 +202,7 @@ class ServiceMiddleware:
         if path is not None:
             return str(path)
         if self.admission is not None and self.admission.gate_for(scope["path"]) is not None:
-            return str(scope["path"])  # refused before routing: the route classes' paths are exact
+            return self.admission.route_label(scope["path"])  # refused before routing
         return "/static" if scope["path"].startswith("/static/") else "unmatched"
 
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
@@ -218,8 +218,8 @@ class ServiceMiddleware:
             access_logger.handle(record)
 
 
-async def _send_error(send: Send, status: int, code: str, message: str) -> None:
-    body = error_body(status, code, message)
+async def _send_error(send: Send, status: int, code: str, message: str, path: str) -> None:
+    body = error_body(status, code, message, path=path)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

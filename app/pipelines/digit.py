@@ -16,6 +16,7 @@ from models.features import softmax
 
 Forms = npt.NDArray[np.uint8]  # (N, 28, 28): uploads in MNIST form, white on black
 Logits = npt.NDArray[np.float32]  # (N, 10)
+Probabilities = npt.NDArray[np.float64]  # (N, 10): softmax(logits / T), rows summing to 1
 
 
 class Runner(Protocol):
@@ -23,6 +24,10 @@ class Runner(Protocol):
 
     async def run(self, files: list[bytes]) -> tuple[Forms, Logits]:
         """Every upload in MNIST form and the network's logits; raises `BadUpload` for the first bad one."""
+        ...
+
+    async def infer(self, forms: Forms) -> Logits:
+        """The network's logits of images already in MNIST form."""
         ...
 
     @property
@@ -58,14 +63,22 @@ class DigitPipeline:
 
     async def read(self, files: list[bytes], debug: bool, many: bool) -> list[dict[str, Any]]:
         """One answer per upload; a bad upload is its client error (named by index when `many`)."""
+        forms, probs = await self.probabilities(files, "files" if many else "")
+        return [self.answer(probs[i], forms[i], debug) for i in range(len(files))]
+
+    async def probabilities(self, files: list[bytes], name: str) -> tuple[Forms, Probabilities]:
+        """Uploads -> their MNIST forms and calibrated probabilities; a bad one's error names `name[i]`."""
         try:
             forms, logits = await self.runner.run(files)
         except BadUpload as bad:
-            if many:  # name the bad file in a batch
-                bad.error.message = f"files[{bad.index}]: {bad.error.message}"
+            if name:  # name the bad file in a batch
+                bad.error.message = f"{name}[{bad.index}]: {bad.error.message}"
             raise bad.error from None
-        probs = softmax(logits, self.temperature)
-        return [self.answer(probs[i], forms[i], debug) for i in range(len(files))]
+        return forms, softmax(logits, self.temperature)
+
+    async def probabilities_of_forms(self, forms: Forms) -> Probabilities:
+        """(N, 28, 28) uint8 already in MNIST form (white on black, centred) -> calibrated probabilities."""
+        return softmax(await self.runner.infer(forms), self.temperature)
 
     def answer(self, probs: npt.NDArray[np.float64], pixels: Forms, debug: bool) -> dict[str, Any]:
         """One answer dict from one row of probabilities and the 28x28 image the network saw."""

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from app.errors import InvalidInput
-from app.price_input import parse_batch, parse_single
+from app.price_input import instance_row, parse_batch, parse_single
 from models.artifacts import LoadedModel
 from models.features import BOSTON_FEATURES, MinMaxScaling
 
@@ -44,26 +44,35 @@ class PricePipeline:
 
     def price_batch(self, body: bytes, explain: bool) -> dict[str, Any]:
         """A /predict/price/batch body -> {"predictions": [...]}, a bad instance named by its index."""
-        return {"predictions": self.predict(parse_batch(body, self.max_batch), explain, batch=True)}
+        return {"predictions": self.predict(parse_batch(body, self.max_batch), explain, batch="instances")}
 
-    def normalize(self, row: Row, index: int | None = None) -> Row:
-        """Raw features -> min/max-scaled, as the network saw them; `index` names a batch row in errors."""
+    def normalize(self, row: Row, prefix: str = "") -> Row:
+        """Raw features -> min/max-scaled, as the network saw them; `prefix` names a batch row in errors."""
         xn = [(v - lo) / span for v, (lo, span, _) in zip(row, self._columns, strict=True)]
         for name, value in zip(BOSTON_FEATURES, xn, strict=True):
             if not abs(value) <= FLOAT32_MAX:
-                where = name if index is None else f"instances[{index}].{name}"
+                where = f"{prefix}.{name}" if prefix else name
                 raise InvalidInput(
                     f"{where}: value is too large for the model (its scaled value overflows float32)",
                     [{"loc": where.split("."), "msg": "too large", "type": "value_error"}],
                 )
         return xn
 
-    def predict(self, rows: list[Row], explain: bool = False, batch: bool = False) -> list[dict[str, Any]]:
-        """One answer dict per row."""
-        return [self._answer(row, explain, i if batch else None) for i, row in enumerate(rows)]
+    def predict(self, rows: list[Row], explain: bool = False, batch: str = "") -> list[dict[str, Any]]:
+        """One answer dict per row; with `batch`, an error names its row `batch[i]`."""
+        return [self._answer(row, explain, f"{batch}[{i}]" if batch else "") for i, row in enumerate(rows)]
 
-    def _answer(self, row: Row, explain: bool, index: int | None) -> dict[str, Any]:
-        xn = self.normalize(row, index)
+    def prices(self, rows: list[Row], tensor: str) -> list[float]:
+        """Rows of the 13 raw features -> prices in $1000s, checked as /predict/price checks a body.
+
+        For the Open Inference Protocol: an error names the row and feature (`features[2].CRIM`).
+        """
+        named = (dict(zip(BOSTON_FEATURES, row, strict=True)) for row in rows)
+        checked = [instance_row(obj, f"{tensor}[{i}]") for i, obj in enumerate(named)]
+        return [answer["price"] for answer in self.predict(checked, batch=tensor)]
+
+    def _answer(self, row: Row, explain: bool, prefix: str) -> dict[str, Any]:
+        xn = self.normalize(row, prefix)
         contributions = [v * w for v, w in zip(xn, self._weighted, strict=True)]  # $1000s
         price = self.baseline + sum(contributions)
         explanation = None

@@ -62,7 +62,10 @@ class InProcessRunner:
             forms = self.prepare_all(files)
         else:
             forms = await asyncio.to_thread(self.prepare_all, files)
-        return forms, await self.batcher.submit(scale_pixels(forms))
+        return forms, await self.infer(forms)
+
+    async def infer(self, forms: Forms) -> Logits:
+        return await self.batcher.submit(scale_pixels(forms))
 
     def prepare_all(self, files: list[bytes]) -> Forms:
         """(N, 28, 28) uint8; raises BadUpload for the first file that is not a readable digit."""
@@ -103,8 +106,11 @@ class ChildRunner:
             ready.append(outcome)
         forms = np.stack(ready)
         if logits is None:  # this batch's child did not run the network: the server does
-            logits = await self.local.batcher.submit(scale_pixels(forms))
+            logits = await self.local.infer(forms)
         return forms, logits
+
+    async def infer(self, forms: Forms) -> Logits:
+        return await self.local.infer(forms)  # no preparation to move off the event loop
 
     async def close(self) -> None:
         await self.pool.stop()
