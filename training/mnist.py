@@ -11,6 +11,7 @@ import argparse
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, TypedDict
 
 import numpy as np
 import paddle
@@ -54,7 +55,7 @@ class Config:
     eval_batch_size: int = 500
     subset_first: int = 1000  # the card's subset_accuracy: the first N test digits, for CI
     ece_bins: int = 15
-    network: dict[str, object] = field(
+    network: dict[str, Any] = field(  # DigitNet's kwargs, as the card records them (build_network)
         default_factory=lambda: {
             "channels": [16, 32, 32, 64],
             "pools": [0, 2, 3],
@@ -68,7 +69,13 @@ class Config:
     upload_bench_per_class: int = 170  # the card's upload benchmark: images per class (test digits)
 
 
-def train_step(net, opt, sched, x: paddle.Tensor, y: paddle.Tensor) -> tuple[float, int]:
+def train_step(
+    net: paddle.nn.Layer,
+    opt: paddle.optimizer.Optimizer,
+    sched: paddle.optimizer.lr.LRScheduler,
+    x: paddle.Tensor,
+    y: paddle.Tensor,
+) -> tuple[float, int]:
     """One optimisation step on a batch: (mean loss, correct predictions)."""
     logits = net(x)  # (B, 10)
     loss = F.cross_entropy(logits, y)
@@ -91,8 +98,15 @@ def batch_images(train: Served, idx: np.ndarray, cfg: Config, rng: np.random.Gen
 
 
 def train_epoch(
-    net, opt, sched, data: Mnist, train: Served, cfg: Config, rng: np.random.Generator, epoch: int
-):
+    net: paddle.nn.Layer,
+    opt: paddle.optimizer.Optimizer,
+    sched: paddle.optimizer.lr.LRScheduler,
+    data: Mnist,
+    train: Served,
+    cfg: Config,
+    rng: np.random.Generator,
+    epoch: int,
+) -> tuple[float, float]:
     """One pass over the shuffled training digits; returns (mean loss, accuracy) on the augmented batches."""
     net.train()
     order = rng.permutation(len(data.x_train))
@@ -184,7 +198,14 @@ def test_metrics(net: DigitNet, data: Mnist, val: Served, cfg: Config) -> tuple[
     return metrics, temperature
 
 
-def build_card(cfg: Config, data: Mnist, metrics, temperature, history, wall_s: float) -> dict[str, object]:
+def build_card(
+    cfg: Config,
+    data: Mnist,
+    metrics: dict[str, object],
+    temperature: float,
+    history: dict[str, list[float]],
+    wall_s: float,
+) -> dict[str, object]:
     """The card as models/CARD.md describes it."""
     return {
         "name": "mnist",
@@ -283,7 +304,15 @@ def served_splits(data: Mnist, seed: int) -> tuple[Mnist, Served, Served]:
     return forms, train, val
 
 
-def upload_benchmark(net: DigitNet, data: Mnist, cfg: Config, temperature: float) -> dict[str, object]:
+class UploadBenchmark(TypedDict):
+    """The card's `upload_benchmark`: images per class, the seed, and metrics per class."""
+
+    per_class: int
+    seed: int
+    classes: dict[str, dict[str, float]]
+
+
+def upload_benchmark(net: DigitNet, data: Mnist, cfg: Config, temperature: float) -> UploadBenchmark:
     """bench.uploads in-process on the raw MNIST test digits: accuracy and ECE per effect class."""
     uploads = upload_set(data.x_test, data.y_test, cfg.upload_bench_per_class, cfg.seed)
     answers = predict_uploads(net, temperature, [u[2] for u in uploads])
@@ -300,24 +329,26 @@ def main() -> None:
         f"augment: {describe(cfg.augment)}; {cfg.photo_share:.0%} of each batch as uploads"
     )
     data, train, val = served_splits(raw, cfg.seed)
-    net = DigitNet(**cfg.network)  # type: ignore[arg-type]
+    net = DigitNet(**cfg.network)
     history = fit(net, data, train, val, cfg, rng)
     metrics, temperature = test_metrics(net, data, val, cfg)
     metrics["test_accuracy_raw_digits"] = evaluate(net, raw.x_test, raw.y_test, cfg)[1]
-    metrics["upload_benchmark"] = upload_benchmark(net, raw, cfg, temperature)
+    uploads = upload_benchmark(net, raw, cfg, temperature)
+    metrics["upload_benchmark"] = uploads
     out.mkdir(parents=True, exist_ok=True)
     plot_loss_and_accuracy(out / "curves.png", history)
     plot_confusion(out / "confusion.png", np.asarray(metrics["confusion_matrix"]), "MNIST test confusion")
     wall = time.perf_counter() - start
+    best_epoch = history["best_epoch"][0]  # build_card moves it from the history to the metrics
     card = build_card(cfg, data, metrics, temperature, history, wall)
     write_model_folder(out, net, card)
     size_mb = (out / PARAMS_NAME).stat().st_size / 1e6
     print(
         f"test accuracy {metrics['test_accuracy']:.4%} (target >= {TARGET_ACCURACY:.1%}); "
-        f"val {metrics['val_accuracy']:.4%}; best epoch {card['metrics']['best_epoch']}"
-    )  # type: ignore[index]
+        f"val {metrics['val_accuracy']:.4%}; best epoch {best_epoch}"
+    )
     print(f"ECE (15 bins) {metrics['ece_before']:.4f} -> {metrics['ece_after']:.4f} at T = {temperature:.3f}")
-    for name, r in metrics["upload_benchmark"]["classes"].items():  # type: ignore[index]
+    for name, r in uploads["classes"].items():
         print(f"  uploads {name:<17} accuracy {r['accuracy']:.4f}  ECE {r['ece']:.4f}  (n={r['n']})")
     print(
         f"params file {size_mb:.2f} MB (target <= {TARGET_PARAMS_MB:g} MB); "
