@@ -90,7 +90,8 @@ def load_mnist(data_dir: Path | None = None) -> Mnist:
     npz = cache_dir() / f"mnist-{MNIST_SOURCE.sha256[:16]}.npz"
     if not npz.exists():
         arrays = mnist_arrays_from_pickle(fetched(MNIST_SOURCE))
-        np.savez(npz.with_suffix(".tmp.npz"), **arrays)
+        # uint8 and int64 arrays only; naming the flag also keeps **arrays from being matched against it
+        np.savez(npz.with_suffix(".tmp.npz"), allow_pickle=False, **arrays)
         npz.with_suffix(".tmp.npz").replace(npz)
     with np.load(npz, allow_pickle=False) as f:
         arrays = {k: f[k] for k in f.files}

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import paddle
@@ -18,23 +19,17 @@ import paddle.nn.functional as F
 from tqdm import tqdm
 
 from models import MODELS_DIR
-from models.artifacts import PARAMS_NAME, library_versions, write_model_folder
-from models.features import IMAGE_SIZE, pixel_scaling_contract, scale_pixels
+from models.artifacts import PARAMS_NAME, write_model_folder
+from models.features import scale_pixels
 from models.networks import DigitNet
 from training.augment import AugmentConfig, augment_batch, describe
-from training.calibration import (
-    confusion_matrix,
-    expected_calibration_error,
-    fit_temperature,
-    nll,
-    softmax,
-)
-from training.common import command_line, parse_limit, seed_everything, utc_timestamp
+from training.calibration import nll
+from training.common import parse_limit, seed_everything
 from training.datasets import Mnist, load_mnist
-from training.evaluate import predict_logits, predict_uploads, report
-from training.photos import upload_set
+from training.evaluate import predict_logits
+from training.mnist_card import build_card, test_metrics, upload_benchmark
 from training.plots import plot_confusion, plot_loss_and_accuracy
-from training.served import PHOTO_EFFECTS, TRAIN_FRAME, Served, served
+from training.served import Served, served
 
 TARGET_ACCURACY = 0.996
 TARGET_PARAMS_MB = 5.0
@@ -54,7 +49,7 @@ class Config:
     eval_batch_size: int = 500
     subset_first: int = 1000  # the card's subset_accuracy: the first N test digits, for CI
     ece_bins: int = 15
-    network: dict[str, object] = field(
+    network: dict[str, Any] = field(  # DigitNet's kwargs, as the card records them (build_network)
         default_factory=lambda: {
             "channels": [16, 32, 32, 64],
             "pools": [0, 2, 3],
@@ -68,7 +63,13 @@ class Config:
     upload_bench_per_class: int = 170  # the card's upload benchmark: images per class (test digits)
 
 
-def train_step(net, opt, sched, x: paddle.Tensor, y: paddle.Tensor) -> tuple[float, int]:
+def train_step(
+    net: paddle.nn.Layer,
+    opt: paddle.optimizer.Optimizer,
+    sched: paddle.optimizer.lr.LRScheduler,
+    x: paddle.Tensor,
+    y: paddle.Tensor,
+) -> tuple[float, int]:
     """One optimisation step on a batch: (mean loss, correct predictions)."""
     logits = net(x)  # (B, 10)
     loss = F.cross_entropy(logits, y)
@@ -91,8 +92,15 @@ def batch_images(train: Served, idx: np.ndarray, cfg: Config, rng: np.random.Gen
 
 
 def train_epoch(
-    net, opt, sched, data: Mnist, train: Served, cfg: Config, rng: np.random.Generator, epoch: int
-):
+    net: paddle.nn.Layer,
+    opt: paddle.optimizer.Optimizer,
+    sched: paddle.optimizer.lr.LRScheduler,
+    data: Mnist,
+    train: Served,
+    cfg: Config,
+    rng: np.random.Generator,
+    epoch: int,
+) -> tuple[float, float]:
     """One pass over the shuffled training digits; returns (mean loss, accuracy) on the augmented batches."""
     net.train()
     order = rng.permutation(len(data.x_train))
@@ -153,68 +161,6 @@ def fit(
     assert best_state is not None
     net.set_state_dict({k: paddle.to_tensor(v) for k, v in best_state.items()})
     return history
-
-
-def test_metrics(net: DigitNet, data: Mnist, val: Served, cfg: Config) -> tuple[dict[str, object], float]:
-    """Test metrics before and after temperature scaling (fitted on validation); returns them and T.
-
-    The temperature is fitted on the validation digits both as MNIST and as uploads, so that the
-    answers are calibrated on both kinds of input.
-    """
-    val_logits = predict_logits(net, data.x_val, cfg.eval_batch_size)
-    photo_logits = predict_logits(net, val.photo, cfg.eval_batch_size)
-    logits = predict_logits(net, data.x_test, cfg.eval_batch_size)
-    temperature = fit_temperature(
-        np.concatenate([val_logits, photo_logits]), np.concatenate([data.y_val] * 2)
-    )
-    predicted = logits.argmax(axis=1)
-    matrix = confusion_matrix(data.y_test, predicted)
-    n = min(cfg.subset_first, len(data.y_test))
-    metrics: dict[str, object] = {
-        "test_accuracy": float((predicted == data.y_test).mean()),
-        "val_accuracy": float((val_logits.argmax(axis=1) == data.y_val).mean()),
-        "per_class_accuracy": [round(float(r[i] / max(r.sum(), 1)), 6) for i, r in enumerate(matrix)],
-        "confusion_matrix": matrix.tolist(),
-        "ece_before": expected_calibration_error(softmax(logits), data.y_test, cfg.ece_bins),
-        "ece_after": expected_calibration_error(softmax(logits, temperature), data.y_test, cfg.ece_bins),
-        "test_nll_before": nll(logits, data.y_test),
-        "test_nll_after": nll(logits, data.y_test, temperature),
-        "subset_accuracy": {"first": n, "accuracy": float((predicted[:n] == data.y_test[:n]).mean())},
-    }
-    return metrics, temperature
-
-
-def build_card(cfg: Config, data: Mnist, metrics, temperature, history, wall_s: float) -> dict[str, object]:
-    """The card as models/CARD.md describes it."""
-    return {
-        "name": "mnist",
-        "version": "2.0.0",
-        "task": "classification",
-        "network": {"class": "DigitNet", "kwargs": dict(cfg.network)},
-        "input": {"image_size": [IMAGE_SIZE, IMAGE_SIZE], "pixel_scaling": pixel_scaling_contract()},
-        "training_inputs": (
-            "every image through the service's prepare_upload (PNG -> MNIST form); per batch "
-            f"{cfg.photo_share:.0%} rendered as uploads (training.photos effects {', '.join(PHOTO_EFFECTS)}; "
-            f"frames {TRAIN_FRAME[0]}-{TRAIN_FRAME[1]} px), the rest MNIST with styled 1s and 7s "
-            "(training.styles), then the affine and stroke augmentation"
-        ),
-        "classes": [str(d) for d in range(10)],
-        "calibration": {"temperature": temperature, "fitted_on": "validation", "objective": "nll"},
-        "metrics": {
-            **metrics,
-            "best_epoch": history.pop("best_epoch")[0],
-            "eval_batch_size": cfg.eval_batch_size,
-        },
-        "data": data.info.as_dict(),
-        "config": asdict(cfg),
-        "seed": cfg.seed,
-        "command": command_line("training.mnist"),
-        "versions": library_versions(),
-        "created": utc_timestamp(),
-        "wall_time_s": round(wall_s, 1),
-        "epoch_times_s": history["epoch_s"],
-        "history": history,
-    }
 
 
 def parse_args() -> tuple[Config, Path, Path | None]:
@@ -283,13 +229,6 @@ def served_splits(data: Mnist, seed: int) -> tuple[Mnist, Served, Served]:
     return forms, train, val
 
 
-def upload_benchmark(net: DigitNet, data: Mnist, cfg: Config, temperature: float) -> dict[str, object]:
-    """bench.uploads in-process on the raw MNIST test digits: accuracy and ECE per effect class."""
-    uploads = upload_set(data.x_test, data.y_test, cfg.upload_bench_per_class, cfg.seed)
-    answers = predict_uploads(net, temperature, [u[2] for u in uploads])
-    return {"per_class": cfg.upload_bench_per_class, "seed": cfg.seed, "classes": report(uploads, answers)}
-
-
 def main() -> None:
     cfg, out, data_dir = parse_args()
     start = time.perf_counter()
@@ -300,24 +239,26 @@ def main() -> None:
         f"augment: {describe(cfg.augment)}; {cfg.photo_share:.0%} of each batch as uploads"
     )
     data, train, val = served_splits(raw, cfg.seed)
-    net = DigitNet(**cfg.network)  # type: ignore[arg-type]
+    net = DigitNet(**cfg.network)
     history = fit(net, data, train, val, cfg, rng)
     metrics, temperature = test_metrics(net, data, val, cfg)
     metrics["test_accuracy_raw_digits"] = evaluate(net, raw.x_test, raw.y_test, cfg)[1]
-    metrics["upload_benchmark"] = upload_benchmark(net, raw, cfg, temperature)
+    uploads = upload_benchmark(net, raw, cfg, temperature)
+    metrics["upload_benchmark"] = uploads
     out.mkdir(parents=True, exist_ok=True)
     plot_loss_and_accuracy(out / "curves.png", history)
     plot_confusion(out / "confusion.png", np.asarray(metrics["confusion_matrix"]), "MNIST test confusion")
     wall = time.perf_counter() - start
+    best_epoch = history["best_epoch"][0]  # build_card moves it from the history to the metrics
     card = build_card(cfg, data, metrics, temperature, history, wall)
     write_model_folder(out, net, card)
     size_mb = (out / PARAMS_NAME).stat().st_size / 1e6
     print(
         f"test accuracy {metrics['test_accuracy']:.4%} (target >= {TARGET_ACCURACY:.1%}); "
-        f"val {metrics['val_accuracy']:.4%}; best epoch {card['metrics']['best_epoch']}"
-    )  # type: ignore[index]
+        f"val {metrics['val_accuracy']:.4%}; best epoch {best_epoch}"
+    )
     print(f"ECE (15 bins) {metrics['ece_before']:.4f} -> {metrics['ece_after']:.4f} at T = {temperature:.3f}")
-    for name, r in metrics["upload_benchmark"]["classes"].items():  # type: ignore[index]
+    for name, r in uploads["classes"].items():
         print(f"  uploads {name:<17} accuracy {r['accuracy']:.4f}  ECE {r['ece']:.4f}  (n={r['n']})")
     print(
         f"params file {size_mb:.2f} MB (target <= {TARGET_PARAMS_MB:g} MB); "

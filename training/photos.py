@@ -15,6 +15,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageFilter
 
+from training.marks import Float, border_object, ruled_lines, stray_mark
+
 EFFECTS = (
     "textured_paper",
     "uneven_light",
@@ -27,7 +29,6 @@ EFFECTS = (
     "canvas_drawing",
     "mnist_form",
 )
-Float = npt.NDArray[np.float32]
 RENDER_SIDE = 800  # larger photos are drawn at this size and enlarged
 PAPERS = ((250, 250, 246), (238, 236, 228), (226, 222, 210), (214, 214, 212), (244, 240, 226))
 COLOUR_PAPERS = ((252, 236, 140), (250, 200, 210), (180, 214, 240), (196, 232, 190), (250, 214, 170))
@@ -109,76 +110,6 @@ def ink_on(
     region += alpha * np.asarray(colour, np.float32)
 
 
-def ruled_lines(sheet: Float, rng: np.random.Generator, squared: bool) -> None:
-    """Pale ruled (or squared) lines across the whole sheet, in place; sometimes a red margin."""
-    h, w = sheet.shape[:2]
-    step = int(max(6, rng.uniform(0.05, 0.12) * max(h, w)))
-    thick = max(1, round(max(h, w) / 400 * rng.uniform(0.6, 1.6)))
-    colour = np.asarray([(150, 175, 225), (170, 170, 175), (120, 160, 210)][rng.integers(3)], np.float32)
-    depth = rng.uniform(0.45, 0.9)
-    for y in range(int(rng.integers(0, step)), h, step):
-        sheet[y : y + thick] = sheet[y : y + thick] * (1 - depth) + colour * depth
-    if squared:
-        for x in range(int(rng.integers(0, step)), w, step):
-            sheet[:, x : x + thick] = sheet[:, x : x + thick] * (1 - depth) + colour * depth
-    elif rng.uniform() < 0.3:
-        x = int(rng.uniform(0.05, 0.2) * w)
-        sheet[:, x : x + thick] = sheet[:, x : x + thick] * 0.4 + np.asarray((220, 90, 90), np.float32) * 0.6
-
-
-def border_object(sheet: Float, rng: np.random.Generator) -> None:
-    """Something dark at the frame's border, in place: table strip, paper edge, dark corner or a pen."""
-    h, w = sheet.shape[:2]
-    kind = int(rng.integers(4))
-    dark = np.asarray(rng.uniform(15, 110, 3), np.float32)
-    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-    if kind == 0:  # a strip of table along one side, its edge slightly tilted
-        depth = rng.uniform(0.04, 0.22) * (w if rng.uniform() < 0.5 else h)
-        tilt = rng.uniform(-0.08, 0.08)
-        side = int(rng.integers(4))
-        d, other = [(x, y), (w - 1 - x, y), (y, x), (h - 1 - y, x)][side]
-        mask = d + tilt * (other - other.mean()) < depth
-    elif kind == 1:  # the paper ends: everything past a line near a corner is table
-        a, b = rng.uniform(0.05, 0.3) * w, rng.uniform(0.05, 0.3) * h
-        mask = x / a + y / b < 1.0
-        mask = mask[:: [1, -1][rng.integers(2)], :: [1, -1][rng.integers(2)]]
-    elif kind == 2:  # a dark, soft corner (a hand's or the phone's shadow)
-        cy, cx = [0, h][rng.integers(2)], [0, w][rng.integers(2)]
-        r = rng.uniform(0.15, 0.35) * max(h, w)
-        shade = np.clip(1.0 - np.hypot(y - cy, x - cx) / r, 0, 1) ** 0.7
-        sheet *= 1.0 - 0.8 * shade[..., None]
-        return
-    else:  # a pen lying across a border
-        cy, cx = rng.uniform(0.1, 0.9) * h, [0.0, float(w)][rng.integers(2)]
-        a = rng.uniform(-0.6, 0.6)
-        along = (x - cx) * np.cos(a) + (y - cy) * np.sin(a)
-        across = -(x - cx) * np.sin(a) + (y - cy) * np.cos(a)
-        mask = (np.abs(across) < rng.uniform(0.015, 0.04) * max(h, w)) & (
-            np.abs(along) < rng.uniform(0.15, 0.35) * w
-        )
-    sheet[mask] = sheet[mask] * 0.15 + dark * 0.85
-
-
-def stray_mark(sheet: Float, rng: np.random.Generator, avoid: tuple[int, int, int]) -> None:
-    """A darker short mark (a dot, a dash) away from the digit at `avoid` = (top, left, side), in place."""
-    h, w = sheet.shape[:2]
-    top, left, side = avoid
-    size = max(2, int(side * rng.uniform(0.05, 0.2)))
-    for _ in range(20):
-        y, x = int(rng.integers(0, max(1, h - size))), int(rng.integers(0, max(1, w - size)))
-        if (
-            y + size < top - side // 8
-            or y > top + side + side // 8
-            or x + size < left - side // 8
-            or x > left + side + side // 8
-        ):
-            break
-    else:
-        return
-    thin = max(1, size // int(rng.integers(1, 5)))
-    sheet[y : y + thin, x : x + size] *= 0.15
-
-
 def photographed(image: Image.Image, rng: np.random.Generator, blur: float, tilt: float) -> Image.Image:
     """A slight perspective (`tilt` of the side) and a defocus blur of `blur` px, as a phone does."""
     w, h = image.size
@@ -210,31 +141,50 @@ def frame_for(effect: str, frame: tuple[int, int], rng: np.random.Generator) -> 
     return (h, w), rng.uniform(0.3, 0.95)
 
 
-def render(
-    digit: npt.NDArray[np.uint8], effect: str, rng: np.random.Generator, frame: tuple[int, int]
-) -> bytes:
-    """One upload of the (28, 28) MNIST `digit` in `effect`'s style, about `frame` = (W, H) px, as bytes."""
-    if effect == "mnist_form":
-        return encode(Image.fromarray(digit, "L"), "PNG", rng)
-    if effect == "canvas_drawing":
-        return canvas_drawing(digit, rng, min(frame))
-    target = frame
-    if max(frame) > RENDER_SIDE:  # drawn at most RENDER_SIDE wide, then enlarged as a phone's sensor
-        r = RENDER_SIDE / max(frame)
-        frame = (max(8, round(frame[0] * r)), max(8, round(frame[1] * r)))
-    shape, fraction = frame_for(effect, frame, rng)
-    side = max(12, int(fraction * min(shape)))
-    width = {"thin_pencil": rng.uniform(0.25, 0.7), "marker_on_colour": rng.uniform(1.4, 2.6)}.get(
-        effect, rng.uniform(0.6, 1.6)
-    )
-    cover = stroke_map(digit, side, width, rng)
-    grain = {"textured_paper": rng.uniform(6, 22), "jpeg_photo": rng.uniform(3, 12)}.get(
-        effect, rng.uniform(0, 6)
-    )
+def effect_uniform(
+    effect: str,
+    rng: np.random.Generator,
+    ranges: dict[str, tuple[float, float]],
+    default: tuple[float, float],
+) -> float:
+    """A uniform draw in `effect`'s range if it has one, else in `default`.
+
+    Every range is drawn, in order, then the default: the generator moves the same for every effect.
+    """
+    drawn = {name: rng.uniform(lo, hi) for name, (lo, hi) in ranges.items()}
+    fallback = rng.uniform(*default)
+    return drawn.get(effect, fallback)
+
+
+def drawing_frame(frame: tuple[int, int]) -> tuple[int, int]:
+    """`frame` shrunk to at most RENDER_SIDE px on its longer side: larger photos are drawn small."""
+    if max(frame) <= RENDER_SIDE:
+        return frame
+    r = RENDER_SIDE / max(frame)
+    return (max(8, round(frame[0] * r)), max(8, round(frame[1] * r)))
+
+
+def blank_sheet(shape: tuple[int, int], effect: str, rng: np.random.Generator) -> Float:
+    """The effect's paper before any ink: its colour and grain, and lines if it is ruled."""
+    grain = effect_uniform(effect, rng, {"textured_paper": (6, 22), "jpeg_photo": (3, 12)}, (0, 6))
     colour = COLOUR_PAPERS[rng.integers(5)] if effect == "marker_on_colour" else PAPERS[rng.integers(5)]
     sheet = paper(shape, colour, grain, rng)
     if effect == "ruled_paper":
         ruled_lines(sheet, rng, squared=rng.uniform() < 0.4)
+    return sheet
+
+
+def drawn_sheet(
+    digit: npt.NDArray[np.uint8], effect: str, rng: np.random.Generator, frame: tuple[int, int]
+) -> Float:
+    """(H, W, 3) paper in 0..255 with the digit written on it in the effect's pen, and its marks."""
+    shape, fraction = frame_for(effect, frame, rng)
+    side = max(12, int(fraction * min(shape)))
+    width = effect_uniform(
+        effect, rng, {"thin_pencil": (0.25, 0.7), "marker_on_colour": (1.4, 2.6)}, (0.6, 1.6)
+    )
+    cover = stroke_map(digit, side, width, rng)
+    sheet = blank_sheet(shape, effect, rng)
     at = place(shape, side, rng, 0.9 if effect == "small_digit" else 0.5)
     ink, opacity = INKS[rng.integers(5)], rng.uniform(0.75, 1.0)
     if effect == "thin_pencil":
@@ -245,18 +195,39 @@ def render(
     ink_on(sheet, cover, at, ink, opacity)
     if effect == "border_object":
         border_object(sheet, rng)
-    strength = {"uneven_light": rng.uniform(0.4, 0.85), "jpeg_photo": rng.uniform(0.2, 0.6)}.get(
-        effect, rng.uniform(0.0, 0.3)
+    return sheet
+
+
+def photo_of(sheet: Float, effect: str, rng: np.random.Generator) -> Image.Image:
+    """The sheet under the effect's light, photographed (perspective, defocus); `sheet` is lit in place."""
+    h, w = sheet.shape[:2]
+    strength = effect_uniform(
+        effect, rng, {"uneven_light": (0.4, 0.85), "jpeg_photo": (0.2, 0.6)}, (0.0, 0.3)
     )
-    sheet *= lighting(shape, strength, rng)[..., None]
+    sheet *= lighting((h, w), strength, rng)[..., None]
     image = Image.fromarray(np.clip(sheet, 0, 255).astype(np.uint8), "RGB")
-    image = photographed(image, rng, rng.uniform(0, 1.2) * min(shape) / 300, rng.uniform(0, 0.04))
-    if max(target) > max(image.size):
-        size = target if image.width >= image.height else target[::-1]
-        image = image.resize(
-            (max(size), min(size)) if image.width >= image.height else (min(size), max(size)),
-            Image.Resampling.BICUBIC,
-        )
+    return photographed(image, rng, rng.uniform(0, 1.2) * min(h, w) / 300, rng.uniform(0, 0.04))
+
+
+def enlarged(image: Image.Image, target: tuple[int, int]) -> Image.Image:
+    """The photo at `target` px in its own orientation, if that is larger, as a phone's sensor gives it."""
+    if max(target) <= max(image.size):
+        return image
+    landscape = image.width >= image.height
+    size = (max(target), min(target)) if landscape else (min(target), max(target))
+    return image.resize(size, Image.Resampling.BICUBIC)
+
+
+def render(
+    digit: npt.NDArray[np.uint8], effect: str, rng: np.random.Generator, frame: tuple[int, int]
+) -> bytes:
+    """One upload of the (28, 28) MNIST `digit` in `effect`'s style, about `frame` = (W, H) px, as bytes."""
+    if effect == "mnist_form":
+        return encode(Image.fromarray(digit, "L"), "PNG", rng)
+    if effect == "canvas_drawing":
+        return canvas_drawing(digit, rng, min(frame))
+    sheet = drawn_sheet(digit, effect, rng, drawing_frame(frame))
+    image = enlarged(photo_of(sheet, effect, rng), frame)
     fmt = "JPEG" if effect in ("jpeg_photo", "small_digit") or rng.uniform() < 0.4 else "PNG"
     return encode(image, fmt, rng)
 

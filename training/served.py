@@ -34,6 +34,7 @@ MIN_SIMILARITY = 0.4  # a prepared photo less like its digit than this is replac
 STYLE_SHARE = 0.35  # of the 1s and 7s drawn in a style MNIST rarely has
 SOURCES = (
     "training/photos.py",
+    "training/marks.py",
     "training/styles.py",
     "training/served.py",
     "app/predictors/paper.py",
