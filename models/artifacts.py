@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,12 +60,14 @@ class LoadedModel:
         return str(self.card["version"])
 
 
-def sha256_file(path: Path) -> str:
-    """The hex sha256 of a file, read in 1 MiB chunks."""
+def sha256_file(path: Path, progress: Callable[[int], object] | None = None) -> str:
+    """The hex sha256 of a file, read in 1 MiB chunks; `progress` is told each chunk's size."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
+            if progress is not None:
+                progress(len(chunk))
     return digest.hexdigest()
 
 

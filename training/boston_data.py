@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.features import BOSTON_COLUMNS, BOSTON_FEATURES
+from models.features import BOSTON_FEATURES, MinMaxScaling
 
 TRAIN_RATIO = 0.8
 # Test-split rows the card shows as examples, the tutorial's -10 among them.
@@ -25,27 +25,30 @@ class BostonSplit:
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
-    minimum: np.ndarray  # (14,) per column of the training rows
-    maximum: np.ndarray
+    scaling: MinMaxScaling  # of the training rows, every column; the service undoes it the same way
     raw_test: np.ndarray  # (N_test, 14) unscaled, for examples and $ metrics
+
+    @property
+    def minimum(self) -> np.ndarray:
+        return np.array(self.scaling.minimum)
 
     def denormalize_price(self, y: np.ndarray) -> np.ndarray:
         """Normalized MEDV -> $1000s."""
-        return y * (self.maximum[-1] - self.minimum[-1]) + self.minimum[-1]
+        return self.scaling.unscale_target(y)
 
-    def normalization(self) -> dict[str, list[float] | list[str]]:
+    def normalization(self) -> dict[str, object]:
         """The card's `normalization` entry."""
-        return {"columns": list(BOSTON_COLUMNS), "min": self.minimum.tolist(), "max": self.maximum.tolist()}
+        return self.scaling.card()
 
 
 def split_and_normalize(data: np.ndarray, ratio: float = TRAIN_RATIO) -> BostonSplit:
     """(506, 14) raw rows -> the tutorial's split, scaled by the training rows' min and max."""
     offset = int(data.shape[0] * ratio)
-    minimum, maximum = data[:offset].min(axis=0), data[:offset].max(axis=0)
-    scaled = (data - minimum) / (maximum - minimum)
+    scaling = MinMaxScaling.of_rows(data[:offset])
+    scaled = scaling.scale(data)
     train, test = scaled[:offset], scaled[offset:]
     return BostonSplit(
-        train[:, :-1], train[:, -1:], test[:, :-1], test[:, -1:], minimum, maximum, data[offset:].copy()
+        train[:, :-1], train[:, -1:], test[:, :-1], test[:, -1:], scaling, data[offset:].copy()
     )
 
 

