@@ -10,6 +10,7 @@ import pytest
 
 from models import MODELS_DIR
 from models.artifacts import HashMismatchError, load_model
+from models.features import MinMaxScaling
 from models.networks import Regressor
 from training import boston
 from training.boston_data import BostonSplit, closed_form, split_and_normalize
@@ -21,7 +22,8 @@ def test_regressor_reaches_closed_form_on_synthetic_data() -> None:
     rng = np.random.default_rng(2)
     x = rng.standard_normal((128, 13)).astype(np.float64)  # centred features: a well-conditioned problem
     y = (x @ np.linspace(-1, 1, 13) + 0.5)[:, None]
-    split = BostonSplit(x[:96], y[:96], x[96:], y[96:], np.zeros(14), np.ones(14), np.zeros((32, 14)))
+    unit = MinMaxScaling((0.0,) * 14, (1.0,) * 14)
+    split = BostonSplit(x[:96], y[:96], x[96:], y[96:], unit, np.zeros((32, 14)))
     optimum = closed_form(split)
     net = Regressor(13)
     cfg = boston.Config(epochs=40, batch_size=16, lr=0.1)
