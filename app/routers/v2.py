@@ -129,15 +129,14 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     service: Service = request.app.state.service
     slot = _slot(service, name, version)
     parsed, binary = parse_request(await request.body(), request.headers.get(HEADER_LENGTH))
-    tensors = input_tensors(parsed, binary)
-    settings = service.settings
-    pipeline = slot.pipeline
+    pipeline, settings = slot.pipeline, service.settings
+    limit = settings.max_price_batch if isinstance(pipeline, PricePipeline) else settings.max_digit_batch
+    v2_models.check_input(name, parsed.inputs, limit)
+    (tensor,) = input_tensors(parsed, binary)
     if isinstance(pipeline, PricePipeline):
-        tensor = v2_models.the_input(name, tensors, settings.max_price_batch)
         arrays = v2_models.infer_price(pipeline, tensor)
     else:
         assert isinstance(pipeline, DigitPipeline)
-        tensor = v2_models.the_input(name, tensors, settings.max_digit_batch)
         arrays = await v2_models.infer_digit(pipeline, tensor)
     head: dict[str, Any] = {"model_name": name, "model_version": slot.loaded.version if slot.loaded else None}
     if parsed.id is not None:

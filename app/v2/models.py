@@ -18,7 +18,7 @@ import numpy.typing as npt
 from app.errors import InvalidInput
 from app.pipelines.digit import DigitPipeline
 from app.pipelines.price import PricePipeline
-from app.v2.schemas import TensorMetadata
+from app.v2.schemas import RequestInput, TensorMetadata
 from app.v2.tensors import Tensor
 from models.features import BOSTON_FEATURES, IMAGE_SIZE
 
@@ -56,25 +56,24 @@ MNIST = Signature(
 SIGNATURES = {"boston": BOSTON, "mnist": MNIST}
 
 
-def the_input(model: str, tensors: list[Tensor], limit: int) -> Tensor:
-    """The request's one input, checked against the model's signature: name, datatype, shape, size."""
+def check_input(model: str, inputs: list[RequestInput], limit: int) -> None:
+    """The request has one input that fits the model's signature (name, datatype, shape, rows)."""
     signature = SIGNATURES[model]
     names = ", ".join(repr(t.name) for t in signature.inputs)
-    if len(tensors) != 1:
-        raise InvalidInput(f"model {model!r} takes exactly one input ({names}), got {len(tensors)}")
-    tensor = tensors[0]
+    if len(inputs) != 1:
+        raise InvalidInput(f"model {model!r} takes exactly one input ({names}), got {len(inputs)}")
+    tensor = inputs[0]
     spec = next((t for t in signature.inputs if t.name == tensor.name), None)
     if spec is None:
         raise InvalidInput(f"unknown input {tensor.name!r}; model {model!r} takes {names}")
     if tensor.datatype not in signature.accepts[spec.name]:
         accepted = " or ".join(signature.accepts[spec.name])
         raise InvalidInput(f"input {tensor.name!r}: datatype {tensor.datatype}, expected {accepted}")
-    shape = list(tensor.array.shape)
+    shape = tensor.shape
     if len(shape) != len(spec.shape) or any(e not in (-1, s) for s, e in zip(shape, spec.shape, strict=True)):
         raise InvalidInput(f"input {tensor.name!r}: shape {shape}, expected {spec.shape}")
     if not 1 <= shape[0] <= limit:
         raise InvalidInput(f"input {tensor.name!r}: {shape[0]} rows; send 1 to {limit} (the limit)")
-    return tensor
 
 
 def infer_price(pipeline: PricePipeline, tensor: Tensor) -> Arrays:
