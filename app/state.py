@@ -16,8 +16,8 @@ from app.inference import OnnxRuntimeBackend, probe_batch
 from app.metrics import Metrics
 from app.predictors.digit import DigitPredictor
 from app.predictors.price import PricePredictor
-from app.prepare_pool import Network, PreparePool
 from app.settings import Settings
+from app.workers import ChildPool, Network
 from models.artifacts import PARAMS_NAME, LoadedModel
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class ServiceState:
     price: PricePredictor | None = None
     digit: DigitPredictor | None = None
     batcher: MicroBatcher | None = None
-    pool: PreparePool | None = None
+    pool: ChildPool | None = None
     _network: Network | None = None  # the digit network as the upload children can run it
     _stages: dict[str, Any] = field(default_factory=dict, repr=False)  # stage -> its histogram child
 
@@ -101,11 +101,11 @@ class ServiceState:
         if pool is not None:
             await self._start_pool(pool)
 
-    def _new_pool(self) -> PreparePool | None:
+    def _new_pool(self) -> ChildPool | None:
         s = self.settings
         if s.prepare_processes == 0:
             return None
-        return PreparePool(
+        return ChildPool(
             s.prepare_processes,
             s.max_image_pixels,
             s.batch_max_size,
@@ -116,7 +116,7 @@ class ServiceState:
             on_batch=self._observe_batch,
         )
 
-    async def _start_pool(self, pool: PreparePool) -> None:
+    async def _start_pool(self, pool: ChildPool) -> None:
         """Children ready (with the network when it is served by ONNX Runtime), or in-process preparation."""
         await pool.start(self._network)
         if not pool.available:

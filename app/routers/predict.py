@@ -17,7 +17,6 @@ from starlette.responses import Response
 from app.deps import json_response
 from app.errors import InvalidInput, ServiceError, UnsupportedMediaType
 from app.predictors.digit import DigitPredictor, Observe, Prepared
-from app.prepare_pool import Logits, Pixels, PoolUnavailable
 from app.price_input import parse_batch, parse_single
 from app.schemas import (
     EXAMPLE_ROW,
@@ -29,6 +28,7 @@ from app.schemas import (
 )
 from app.state import ServiceState
 from app.uploads import read_files
+from app.workers import Logits, Pixels, PoolUnavailable
 
 
 class RawRequestRoute(APIRoute):
