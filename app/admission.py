@@ -42,15 +42,15 @@ class RouteClass:
 
     name: str
     paths: tuple[str, ...]
-    models: tuple[str, ...]
     limit: int
+    models: tuple[str, ...] = ()
 
 
 def route_classes(settings: Settings) -> list[RouteClass]:
     """The service's route classes and their limits from the settings."""
     return [
-        RouteClass("price", PRICE_PATHS, ("boston",), settings.price_in_flight),
-        RouteClass("digit", DIGIT_PATHS, ("mnist",), settings.digit_in_flight_limit),
+        RouteClass("price", PRICE_PATHS, settings.price_in_flight, ("boston",)),
+        RouteClass("digit", DIGIT_PATHS, settings.digit_in_flight_limit, ("mnist",)),
     ]
 
 

@@ -1,8 +1,9 @@
 """A micro-batcher: requests arriving close together run as one network call on one thread.
 
-The queue is bounded (`queue_limit` images) and every request has a deadline; past either the
-caller gets `Overloaded` (503 with Retry-After). The network only ever runs on the single worker
-thread, because a Paddle network is not safe to call from several threads at once.
+The queue (`app.queueing`) is bounded (`queue_limit` images) and every request has a deadline
+`timeout_s` from submission; past either the caller gets `Overloaded` (503 with Retry-After). The
+network only ever runs on the single worker thread, because a Paddle network is not safe to call
+from several threads at once.
 """
 
 from __future__ import annotations
@@ -12,23 +13,16 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from app.errors import Overloaded
+from app.queueing import DeadlineQueue, Job
 
 logger = logging.getLogger(__name__)
 Array = npt.NDArray[np.float32]
 InferFn = Callable[[Array], Array]
-
-
-@dataclass
-class _Job:
-    x: Array  # (k, 1, 28, 28)
-    future: asyncio.Future[Array]
-    enqueued: float = field(default_factory=time.monotonic)
+_Job = Job[Array, Array]  # (k, 1, 28, 28) images -> their (k, 10) logits
 
 
 class MicroBatcher:
@@ -47,14 +41,15 @@ class MicroBatcher:
         self.infer, self.max_size, self.max_wait_s = infer, max_size, max_wait_s
         self.queue_limit, self.timeout_s, self.on_batch = queue_limit, timeout_s, on_batch
         self.on_reject = on_reject
-        self._jobs: asyncio.Queue[_Job] = asyncio.Queue()
-        self._pending = 0  # images queued or running
+        self._queue: DeadlineQueue[Array, Array] = DeadlineQueue(
+            "inference", queue_limit, timeout_s, on_reject
+        )
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
         self._task: asyncio.Task[None] | None = None
 
     @property
     def pending(self) -> int:
-        return self._pending
+        return self._queue.pending  # images queued or running
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="micro-batcher")
@@ -67,76 +62,48 @@ class MicroBatcher:
 
     async def submit(self, x: Array) -> Array:
         """(k, 1, 28, 28) -> (k, 10) logits, exactly as `infer(x)` alone would give them."""
-        k = len(x)
-        if self._pending + k > self.queue_limit:
-            self._rejected("queue_full")
-            message = f"inference queue is full ({self._pending} images waiting); retry later"
-            raise Overloaded.retry_within(message, self.timeout_s)
-        job = _Job(x, asyncio.get_running_loop().create_future())
-        self._pending += k
-        self._jobs.put_nowait(job)
-        try:
-            return await asyncio.wait_for(asyncio.shield(job.future), self.timeout_s)
-        except TimeoutError:
-            self._rejected("deadline")
-            message = f"inference did not finish within {self.timeout_s:g} s; retry later"
-            raise Overloaded.retry_within(message, self.timeout_s) from None
-
-    def _rejected(self, reason: str) -> None:
-        if self.on_reject is not None:
-            self.on_reject(reason)
+        return await self._queue.put(x, len(x)).future
 
     async def _run(self) -> None:
         while True:
             batch = await self._collect()
-            live = [j for j in batch if not self._expired(j)]
+            live = [j for j in batch if not j.future.done()]  # some may pass their deadline meanwhile
             try:
                 if live:
                     await self._infer(live)
             finally:
-                self._pending -= sum(len(j.x) for j in batch)
-
-    def _expired(self, job: _Job) -> bool:
-        if time.monotonic() - job.enqueued < self.timeout_s:
-            return False
-        if not job.future.done():
-            job.future.cancel()
-        return True
+                for job in batch:
+                    self._queue.release(job)
 
     async def _collect(self) -> list[_Job]:
-        batch = [await self._jobs.get()]
-        size = len(batch[0].x)
+        """The next live jobs, for up to `max_wait_s` after the first or until `max_size` images."""
+        first = await self._queue.get()
+        batch, size = [first], first.size
         deadline = time.monotonic() + self.max_wait_s
         while size < self.max_size:
-            try:
-                if self._jobs.empty():
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break
-                    job = await asyncio.wait_for(self._jobs.get(), remaining)
-                else:
-                    job = self._jobs.get_nowait()
-            except TimeoutError:
-                break
+            job = self._queue.take()
+            if job is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not await self._queue.wait(remaining):
+                    break
+                continue
             batch.append(job)
-            size += len(job.x)
+            size += job.size
         return batch
 
     async def _infer(self, jobs: list[_Job]) -> None:
-        x = jobs[0].x if len(jobs) == 1 else np.concatenate([j.x for j in jobs])
+        x = jobs[0].payload if len(jobs) == 1 else np.concatenate([j.payload for j in jobs])
         start = time.perf_counter()
         try:
             logits = await asyncio.get_running_loop().run_in_executor(self._executor, self.infer, x)
         except Exception as exc:  # a backend failure fails this batch's requests, not the batcher
             logger.exception("inference failed for a batch of %d", len(x))
             for j in jobs:
-                if not j.future.done():
-                    j.future.set_exception(exc)
+                self._queue.fail(j, exc)
             return
         if self.on_batch is not None:
             self.on_batch(len(x), time.perf_counter() - start)
         offset = 0
         for j in jobs:
-            if not j.future.done():
-                j.future.set_result(logits[offset : offset + len(j.x)])
-            offset += len(j.x)
+            self._queue.finish(j, logits[offset : offset + j.size])
+            offset += j.size

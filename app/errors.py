@@ -31,6 +31,20 @@ class ServiceError(Exception):
         self.details = details
         self.headers = headers
 
+    @classmethod
+    def from_parts(
+        cls,
+        status: int,
+        code: str,
+        message: str,
+        details: list[Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> ServiceError:
+        """The error rebuilt from its parts (it crossed a process boundary): any status and code."""
+        error = cls(message, details, headers)
+        error.status, error.code = status, code  # on the instance: the class need not be known here
+        return error
+
 
 class InvalidInput(ServiceError):
     """Raised when a request is well-formed but a value is missing, unknown or out of its domain."""

@@ -19,9 +19,9 @@ from app.metrics import DigitObserver, Metrics
 from app.pipelines.digit import DigitPipeline
 from app.pipelines.price import PricePipeline
 from app.pipelines.runners import ChildRunner, InProcessRunner
-from app.prepare_pool import Network, PreparePool
 from app.registry import Registry
 from app.settings import Settings
+from app.workers import ChildPool, Network
 from models.artifacts import PARAMS_NAME, LoadedModel, load_model
 
 logger = logging.getLogger(__name__)
@@ -76,12 +76,12 @@ class Service:
         if pool is not None and self.digit is None:  # no digit model to serve: no children either
             await pool.stop()
 
-    def _new_pool(self) -> PreparePool | None:
+    def _new_pool(self) -> ChildPool | None:
         s = self.settings
         if s.prepare_processes == 0:
             return None
         o = self.observer
-        return PreparePool(
+        return ChildPool(
             s.prepare_processes,
             s.max_image_pixels,
             s.batch_max_size,
@@ -92,14 +92,14 @@ class Service:
             on_batch=o.batch,
         )
 
-    async def _load(self, name: str, pool: PreparePool | None) -> tuple[object, LoadedModel]:
+    async def _load(self, name: str, pool: ChildPool | None) -> tuple[object, LoadedModel]:
         loaded = await asyncio.to_thread(load_model, self.settings.models_dir / name)
         self.registry.slots[name].loaded = loaded  # the card is shown even if serving it fails
         if name == "boston":
             return PricePipeline(loaded, self.settings.max_price_batch), loaded
         return await self._digit_pipeline(loaded, pool), loaded
 
-    async def _digit_pipeline(self, loaded: LoadedModel, pool: PreparePool | None) -> DigitPipeline:
+    async def _digit_pipeline(self, loaded: LoadedModel, pool: ChildPool | None) -> DigitPipeline:
         from app.inference import create_digit_backend  # looked up here: tests substitute it
 
         s = self.settings

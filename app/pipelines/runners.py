@@ -3,7 +3,7 @@
 - `InProcessRunner`: uploads brought to MNIST form in the server process (on the event loop when
   small, in a thread when large), the network behind the micro-batcher.
 - `ChildRunner`: uploads prepared, and the network run, in the upload child processes
-  (`app.prepare_pool`); the micro-batcher runs the network for a batch whose child did not, and the
+  (`app.workers`); the micro-batcher runs the network for a batch whose child did not, and the
   in-process runner takes over if every child dies and none restarts.
 """
 
@@ -21,7 +21,7 @@ from app.errors import ServiceError
 from app.metrics import DigitObserver
 from app.pipelines.digit import BadUpload, Forms, Logits
 from app.predictors.preprocess import prepare_upload, set_pixel_limit
-from app.prepare_pool import PoolUnavailable, PreparePool
+from app.workers import ChildPool, PoolUnavailable
 from models.features import scale_pixels
 
 INLINE_PIXELS = 128 * 128  # total pixels of the uploads of one request prepared without a thread
@@ -87,7 +87,7 @@ class InProcessRunner:
 class ChildRunner:
     """Preparation and the network in the upload child processes; `local` when none can serve."""
 
-    def __init__(self, pool: PreparePool, local: InProcessRunner) -> None:
+    def __init__(self, pool: ChildPool, local: InProcessRunner) -> None:
         self.pool, self.local = pool, local
 
     @property

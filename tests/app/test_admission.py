@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import generate_latest
 
-from app.admission import DEADLINE, LIMIT, Admission, Gate, RouteClass
+from app.admission import DEADLINE, LIMIT, Admission, Gate, RouteClass, route_classes
 from app.metrics import Metrics
 from app.protocol import EXTENSION
 from app.settings import Settings
@@ -37,6 +37,17 @@ def test_only_route_class_paths_have_a_gate() -> None:
     assert a.gate_for("/predict/digit") is a.gates["digit"]
     for path in ("/livez", "/readyz", "/metrics", "/health", "/models", "/", "/predict/price/"):
         assert a.gate_for(path) is None
+
+
+def test_v2_infer_routes_share_their_models_gate_and_label() -> None:
+    metrics = Metrics()
+    a = Admission(route_classes(Settings()), 2, 30.0, metrics)
+    assert a.gate_for("/v2/models/boston/infer") is a.gates["price"]
+    assert a.gate_for("/v2/models/mnist/versions/2.0.0/infer") is a.gates["digit"]
+    for path in ("/v2/models/resnet/infer", "/v2/models/mnist", "/v2/health/ready", "/v2/models/mnist/ready"):
+        assert a.gate_for(path) is None
+    assert a.route_label("/v2/models/mnist/versions/x/infer") == "/v2/models/{name}/versions/{version}/infer"
+    assert a.route_label("/v2/models/boston/infer") == "/v2/models/{name}/infer"
 
 
 def test_slot_is_handed_to_the_oldest_waiter() -> None:
