@@ -3,6 +3,7 @@
     python scripts/fuzz.py                        # full run: starts a server on the repo's models
     python scripts/fuzz.py --phases examples,fuzzing --max-examples 25 --min-cases 100   # CI form
     python scripts/fuzz.py --url http://127.0.0.1:8000                         # an already running server
+    python scripts/fuzz.py --schema dataplane.json --include-path-regex '^/v2'   # another API's spec
 
 Checks: no 5xx, documented status codes, content types and response schemas (errors included).
 Prints schemathesis' own report (failures come with a curl line to reproduce them), then the
@@ -40,13 +41,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--phases", default="examples,coverage,fuzzing", help="schemathesis test phases")
     parser.add_argument("--request-timeout", type=float, default=30.0)
     parser.add_argument("--report-dir", type=Path, help="keep schemathesis' JSON and NDJSON reports here")
+    parser.add_argument("--schema", help="an OpenAPI file to test the server against (default: its own)")
+    parser.add_argument("--include-path-regex", help="only the operations whose path matches")
+    parser.add_argument("--exclude-path-regex", help="not the operations whose path matches")
     return parser.parse_args(argv)
 
 
 def schemathesis_command(args: argparse.Namespace, url: str, report_dir: Path) -> list[str]:
     """The `schemathesis run` command line, in this interpreter."""
+    schema = [args.schema, "--url", url] if args.schema else [f"{url}/openapi.json"]
+    paths = []
+    if args.include_path_regex:
+        paths += ["--include-path-regex", args.include_path_regex]
+    if args.exclude_path_regex:
+        paths += ["--exclude-path-regex", args.exclude_path_regex]
     return [
-        sys.executable, "-c", RUN_SCHEMATHESIS, "run", f"{url}/openapi.json",
+        sys.executable, "-c", RUN_SCHEMATHESIS, "run", *schema, *paths,
         "--checks", args.checks,
         "--max-examples", str(args.max_examples),
         "--seed", str(args.seed),
