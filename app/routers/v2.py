@@ -129,6 +129,10 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     service: Service = request.app.state.service
     slot = _slot(service, name, version)
     parsed, binary = parse_request(await request.body(), request.headers.get(HEADER_LENGTH))
+    for field, path_value in (("model_name", name), ("model_version", version)):
+        sent = getattr(parsed, field)
+        if sent is not None and path_value is not None and sent != path_value:
+            raise InvalidInput(f"{field}: {sent!r} in the body, {path_value!r} in the path")
     pipeline, settings = slot.pipeline, service.settings
     limit = settings.max_price_batch if isinstance(pipeline, PricePipeline) else settings.max_digit_batch
     v2_models.check_input(name, parsed.inputs, limit)

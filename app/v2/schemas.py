@@ -71,6 +71,8 @@ class InferenceRequest(BaseModel):
         },
     )  # fmt: skip
     id: Annotated[str, Field(max_length=256)] | None = None
+    model_name: Name | None = Field(None, description="sent by some clients (KServe's); must match the path")
+    model_version: Name | None = None
     parameters: RequestParameters | None = None
     inputs: Annotated[list[RequestInput], Field(min_length=1, max_length=16)]
     outputs: Annotated[list[RequestOutput], Field(max_length=16)] | None = None

@@ -107,7 +107,8 @@ def test_boston_answers_equal_predict_price_batched_and_single(client: TestClien
     body = r.json()
     assert body["id"] == "req-7" and body["model_name"] == "boston" and body["model_version"] == "0.0.1-test"
     assert body["outputs"] == [{"name": "price", "datatype": "FP64", "shape": [3, 1], "data": singles}]
-    one = client.post("/v2/models/boston/versions/0.0.1-test/infer", json={"inputs": [features(ROWS[1:2])]})
+    named = {"model_name": "boston", "model_version": "0.0.1-test", "inputs": [features(ROWS[1:2])]}
+    one = client.post("/v2/models/boston/versions/0.0.1-test/infer", json=named)
     assert one.json()["outputs"][0]["data"] == singles[1:2]
 
 
@@ -162,6 +163,8 @@ def test_non_finite_binary_features_are_400(client: TestClient, value: float) ->
         ({"inputs": [{**features([ROW]), "datatype": "FP65"}]}, ["datatype"]),
         ({"inputs": [{**features([ROW]), "data": ["a"] * 13}]}, ["features", "element 0"]),
         ({"inputs": []}, ["inputs"]),
+        ({"model_name": "mnist", "inputs": [features([ROW])]}, ["model_name", "'mnist'", "'boston'"]),
+        ({"inputs": [features([ROW])], "extra": 1}, ["extra"]),
         ({"input": []}, ["inputs"]),
         ({"inputs": [features([ROW] * 1001)]}, ["1001 rows", "limit"]),
     ],

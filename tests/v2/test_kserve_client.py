@@ -1,0 +1,69 @@
+"""KServe's own REST client (`kserve` from PyPI, protocol v2), unmodified, against the live service.
+
+KServe pins protobuf < 7, Paddle needs a newer one: the client gets its own virtual environment,
+made once under .cache/venvs, and runs tests/v2/kserve_client.py there.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from models.features import BOSTON_FEATURES
+from scripts.live_server import REPO, LiveServer
+from tests.app.conftest import drawn_digit_png
+
+KSERVE = "kserve==0.21.0"
+VENV = REPO / ".cache" / "venvs" / KSERVE.replace("==", "-")
+ROWS = [
+    [0.00632, 18.0, 2.31, 0.0, 0.538, 6.575, 65.2, 4.09, 1.0, 296.0, 15.3, 396.9, 4.98],
+    [0.02731, 0.0, 7.07, 0.0, 0.469, 6.421, 78.9, 4.9671, 2.0, 242.0, 17.8, 396.9, 9.14],
+]
+
+
+def kserve_python() -> Path:
+    """The interpreter of a virtual environment with KServe installed (made once)."""
+    python = VENV / "bin" / "python"
+    if not (VENV / ".installed").exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True, timeout=120)
+        pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", KSERVE]
+        subprocess.run(pip, check=True, capture_output=True, timeout=900)
+        (VENV / ".installed").touch()
+    return python
+
+
+def test_kserve_rest_client_reads_both_models(tmp_path: Path) -> None:
+    try:
+        python = kserve_python()
+    except (subprocess.SubprocessError, OSError) as exc:
+        pytest.fail(f"could not install {KSERVE} in {VENV}: {exc}")
+    png = drawn_digit_png(size=160)
+    (tmp_path / "digit.png").write_bytes(png)
+    with LiveServer() as server:
+        files = {"file": ("d.png", png, "image/png")}
+        digit = httpx.post(f"{server.url}/predict/digit?debug=true", files=files).json()
+        seen = np.asarray(Image.open(io.BytesIO(base64.b64decode(digit["input_image"])))).tolist()
+        prices = [
+            httpx.post(f"{server.url}/predict/price", json=dict(zip(BOSTON_FEATURES, r, strict=True))).json()
+            for r in ROWS
+        ]
+        args = [str(python), str(Path(__file__).with_name("kserve_client.py")), server.url]
+        args += [json.dumps(ROWS), str(tmp_path / "digit.png"), json.dumps([seen])]
+        run = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr[-4000:]
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    assert (got["live"], got["ready"], got["boston_ready"], got["mnist_ready"]) == (True,) * 4
+    assert got["price"] == [p["price"] for p in prices] and got["id"] == "k-1"
+    want = np.array([digit["probabilities"]], np.float32)
+    for form in ("image", "pixels"):
+        assert got[form]["digit"] == [digit["digit"]]
+        np.testing.assert_array_equal(np.array(got[form]["probabilities"], np.float32), want)
