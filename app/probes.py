@@ -45,6 +45,10 @@ class ProbeServer:
             return 503, f'{{"status":"stalled","event_loop_silent_s":{stalled:.1f}}}'.encode()
         return 200, b'{"status":"ok"}'
 
+    def v2_live(self) -> tuple[int, bytes]:
+        status, _ = self.live()
+        return status, b'{"live":true}' if status == 200 else b'{"live":false}'
+
     def ready(self) -> tuple[int, bytes]:
         try:
             ready = self.registry.ready  # read from this thread while the loop may be changing it
@@ -73,7 +77,12 @@ class _Server(ThreadingHTTPServer):
 
 
 def _handler(probes: ProbeServer) -> type[BaseHTTPRequestHandler]:
-    routes = {"/livez": probes.live, "/readyz": probes.ready}
+    routes = {
+        "/livez": probes.live,
+        "/readyz": probes.ready,
+        "/v2/health/live": probes.v2_live,  # the Open Inference Protocol's, for KServe's probes
+        "/v2/health/ready": probes.ready,  # already the protocol's shape
+    }
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"

@@ -32,13 +32,20 @@ def test_probes_answer_readiness_and_a_stalled_loop_fails_liveness() -> None:
         seen["not ready"] = await asyncio.to_thread(get, probes.port, "/readyz")
         state.ready = True
         seen["ready"] = await asyncio.to_thread(get, probes.port, "/readyz")
+        seen["v2 ready"] = await asyncio.to_thread(get, probes.port, "/v2/health/ready")
+        seen["v2 live"] = await asyncio.to_thread(get, probes.port, "/v2/health/live")
         seen["other"] = await asyncio.to_thread(get, probes.port, "/predict/price")
         during: list[tuple[int, bytes]] = []
-        asker = threading.Thread(target=lambda: (time.sleep(0.8), during.append(get(probes.port, "/livez"))))
+
+        def ask() -> None:
+            time.sleep(0.8)
+            during.extend([get(probes.port, "/livez"), get(probes.port, "/v2/health/live")])
+
+        asker = threading.Thread(target=ask)
         asker.start()
         time.sleep(1.5)  # the loop is stuck (not busy): no heartbeat, and the thread still answers
         asker.join()
-        seen["stalled"] = during[0]
+        seen["stalled"], seen["v2 stalled"] = during
         await asyncio.sleep(0.3)  # the loop runs again: the heartbeat comes back
         seen["recovered"] = await asyncio.to_thread(get, probes.port, "/livez")
 
@@ -48,7 +55,9 @@ def test_probes_answer_readiness_and_a_stalled_loop_fails_liveness() -> None:
         probes.stop()
     assert seen["live"] == (200, b'{"status":"ok"}')
     assert seen["not ready"] == (503, b'{"ready":false}')
-    assert seen["ready"] == (200, b'{"ready":true}')
+    assert seen["ready"] == seen["v2 ready"] == (200, b'{"ready":true}')
+    assert seen["v2 live"] == (200, b'{"live":true}')
     assert seen["other"][0] == 404
     assert seen["stalled"][0] == 503 and b'"status":"stalled"' in seen["stalled"][1]
+    assert seen["v2 stalled"] == (503, b'{"live":false}')
     assert seen["recovered"] == (200, b'{"status":"ok"}')

@@ -1,7 +1,6 @@
 """KServe's own REST client (`kserve` from PyPI, protocol v2), unmodified, against the live service.
 
-KServe pins protobuf < 7, Paddle needs a newer one: the client gets its own virtual environment,
-made once under .cache/venvs, and runs tests/v2/kserve_client.py there.
+The client runs in KServe's own virtual environment (tests/kserve_venv.py): tests/v2/kserve_client.py.
 """
 
 from __future__ import annotations
@@ -10,7 +9,6 @@ import base64
 import io
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -19,26 +17,14 @@ import pytest
 from PIL import Image
 
 from models.features import BOSTON_FEATURES
-from scripts.live_server import REPO, LiveServer
+from scripts.live_server import LiveServer
 from tests.app.conftest import drawn_digit_png
+from tests.kserve_venv import KSERVE, VENV, kserve_python
 
-KSERVE = "kserve==0.21.0"
-VENV = REPO / ".cache" / "venvs" / KSERVE.replace("==", "-")
 ROWS = [
     [0.00632, 18.0, 2.31, 0.0, 0.538, 6.575, 65.2, 4.09, 1.0, 296.0, 15.3, 396.9, 4.98],
     [0.02731, 0.0, 7.07, 0.0, 0.469, 6.421, 78.9, 4.9671, 2.0, 242.0, 17.8, 396.9, 9.14],
 ]
-
-
-def kserve_python() -> Path:
-    """The interpreter of a virtual environment with KServe installed (made once)."""
-    python = VENV / "bin" / "python"
-    if not (VENV / ".installed").exists():
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True, timeout=120)
-        pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", KSERVE]
-        subprocess.run(pip, check=True, capture_output=True, timeout=900)
-        (VENV / ".installed").touch()
-    return python
 
 
 def test_kserve_rest_client_reads_both_models(tmp_path: Path) -> None:
