@@ -9,7 +9,8 @@ from app.settings import Settings
 REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text()
 ROUTES = ["/livez", "/readyz", "/health", "/models", "/models/boston", "/metrics", "/predict/price",
-          "/predict/price/batch", "/predict/digit", "/predict/digit/batch"]  # fmt: skip
+          "/predict/price/batch", "/predict/digit", "/predict/digit/batch", "/v2", "/v2/health/ready",
+          "/v2/models/mnist", "/v2/models/boston/infer"]  # fmt: skip
 
 
 def _settings_rows() -> dict[str, str]:

@@ -6,6 +6,9 @@ The committed models, served by `python -m app`; answers compared with /predict/
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import httpx
@@ -13,7 +16,7 @@ import numpy as np
 import pytest
 
 from models.features import BOSTON_FEATURES
-from scripts.live_server import LiveServer
+from scripts.live_server import REPO, LiveServer
 from tests.app.conftest import drawn_digit_png
 
 httpclient = pytest.importorskip("tritonclient.http")
@@ -123,3 +126,17 @@ def test_a_wrong_shape_is_an_inference_server_exception(client: httpclient.Infer
     features.set_data_from_numpy(np.zeros((1, 12)))
     with pytest.raises(utils.InferenceServerException, match=r"shape \[1, 12\], expected \[-1, 13\]"):
         client.infer("boston", [features])
+
+
+def test_the_readmes_example_runs_as_written(server: LiveServer) -> None:
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Open Inference Protocol") :]
+    (code,) = re.findall(r"```python\n(.*?)```", section[: section.index("\n## ", 3)], flags=re.S)
+    assert '"127.0.0.1:8000"' in code
+    code = code.replace('"127.0.0.1:8000"', repr(server.url.removeprefix("http://")))  # its port here
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    price, digit = run.stdout.strip().splitlines()
+    assert price.startswith("[[29.1398") and digit == "[1]", run.stdout
