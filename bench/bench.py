@@ -7,6 +7,8 @@ table (requests/s, p50, p90, p99, errors), time to ready and memory; writes JSON
     python -m bench.bench                  # full run: 10 s per case after 2 s of warm-up
     python -m bench.bench --quick          # ~1 s per case: proves the harness works
     python -m bench.bench --servers service --service-env BATCH_MAX_SIZE=16
+    python -m bench.bench --servers service,mlserver --cases v2_price,v2_pixels,v2_image
+    python -m bench.bench --servers service,service@/tmp/old --cases price,digit   # two checkouts
 """
 
 from __future__ import annotations
@@ -24,8 +26,18 @@ from typing import Any
 
 import httpx
 
-from bench.fixtures import digit_png, models_root, price_body
+from bench.fixtures import (
+    digit_png,
+    models_root,
+    price_body,
+    v2_image_base64_body,
+    v2_image_body,
+    v2_pixels_body,
+    v2_pixels_json_body,
+    v2_price_body,
+)
 from bench.loadgen import LoadResult, Request, multipart, run_load, wrk_available
+from bench.mlserver_models import mlserver_command, write_repository
 from bench.servers import REPO, Server, uvicorn_argv
 from scripts.live_server import free_port
 
@@ -35,6 +47,22 @@ CASES: dict[str, Request] = {
     "livez": Request("GET", "/livez"),
     "price": Request("POST", "/predict/price", price_body(), "application/json"),
     "digit": Request("POST", "/predict/digit", DIGIT_BODY, DIGIT_TYPE),
+    "v2_price": Request("POST", "/v2/models/boston/infer", v2_price_body(), "application/json"),
+    "v2_pixels": Request(
+        "POST", "/v2/models/mnist/infer", v2_pixels_body()[0], None,
+        (("Inference-Header-Content-Length", v2_pixels_body()[1]),),
+    ),
+    "v2_image": Request(
+        "POST", "/v2/models/mnist/infer", v2_image_body()[0], None,
+        (("Inference-Header-Content-Length", v2_image_body()[1]),),
+    ),
+}  # fmt: skip
+V2_CASES = ("v2_price", "v2_pixels", "v2_image")
+# MLServer's REST does not implement the binary tensor data extension: it gets the same tensors in
+# JSON (the image base64-encoded, its `content_type: base64`), the nearest form it takes.
+MLSERVER_CASES = {
+    "v2_pixels": Request("POST", "/v2/models/mnist/infer", v2_pixels_json_body(), "application/json"),
+    "v2_image": Request("POST", "/v2/models/mnist/infer", v2_image_base64_body(), "application/json"),
 }
 
 
@@ -53,10 +81,17 @@ def make_servers(
     servers = []
     for name in names:
         port = free_port()
-        if name == "service":
+        if name == "service" or name.startswith("service@"):
             env = {f"{ENV_PREFIX}MODELS_DIR": str(models), f"{ENV_PREFIX}WORKERS": str(workers)}
             env |= {k if k.startswith(ENV_PREFIX) else ENV_PREFIX + k: v for k, v in service_env.items()}
-            servers.append(Server(name, uvicorn_argv("app.main:app", port, workers), port, env=env))
+            root = Path(name.split("@", 1)[1]).resolve() if "@" in name else REPO
+            argv = uvicorn_argv("app.main:app", port, workers)
+            servers.append(Server(name, argv, port, env=env, root=root))
+        elif name == "mlserver":
+            ports = (port, free_port(), free_port())
+            repository = write_repository(models, logs / "mlserver-models", ports)
+            argv = [str(mlserver_command()), "start", str(repository)]
+            servers.append(Server(name, argv, port, "/v2/health/ready"))
         elif name == "baseline":
             env = {"BENCH_MODELS_DIR": str(models)}
             servers.append(Server(name, uvicorn_argv("bench.baseline:app", port, workers), port, env=env))
@@ -75,9 +110,18 @@ def livez_request(server: Server) -> Request:
     return Request("GET", "/health") if server.name == "litserve" else CASES["livez"]
 
 
+def request_for(server: Server, case: str) -> Request:
+    """What `server` is sent for `case`: the same for all, but where a server lacks a feature."""
+    if case == "livez":
+        return livez_request(server)
+    if server.name == "mlserver":
+        return MLSERVER_CASES.get(case, CASES[case])
+    return CASES[case]
+
+
 def check_answer(server: Server, request: Request) -> None:
     """One request first: a case that answers an error would measure the wrong thing."""
-    headers = {"Content-Type": request.content_type} if request.content_type else {}
+    headers = request.header_lines()
     r = httpx.request(request.method, server.url + request.path, content=request.body, headers=headers)
     if not r.is_success:
         raise RuntimeError(f"{server.name} {request.path}: {r.status_code} {r.text[:300]}")
@@ -89,15 +133,17 @@ def measure_server(server: Server, cases: list[str], args: argparse.Namespace) -
     Each case reports its median run by requests/s; all runs' rates are kept under "rps_runs".
     Round-robin puts the cases of one round close in time, so their ratio survives a noisy machine.
     """
+    if server.name == "mlserver":  # it speaks only the Open Inference Protocol
+        cases = [case for case in cases if case in V2_CASES]
     server.start()
     result: dict[str, Any] = {"ready_s": server.ready_s, "memory_idle": server.memory(), "cases": {}}
     runs: dict[str, list[LoadResult]] = {case: [] for case in cases}
     try:
         for case in cases:
-            check_answer(server, livez_request(server) if case == "livez" else CASES[case])
+            check_answer(server, request_for(server, case))
         for _ in range(getattr(args, "repeat", 1)):
             for case in cases:
-                request = livez_request(server) if case == "livez" else CASES[case]
+                request = request_for(server, case)
                 if args.warmup > 0:
                     run_load(server.url, request, args.warmup, args.connections, args.loader)
                 runs[case].append(run_load(server.url, request, args.duration, args.connections, args.loader))
@@ -124,6 +170,7 @@ def ratios(results: dict[str, Any]) -> dict[str, float]:
         "service price / baseline price": (("service", "price"), ("baseline", "price")),
         "service digit / litserve digit": (("service", "digit"), ("litserve", "digit")),
         "service price / litserve price": (("service", "price"), ("litserve", "price")),
+        **{f"service {c} / mlserver {c}": (("service", c), ("mlserver", c)) for c in V2_CASES},
     }
     for label, (a, b) in pairs.items():
         x, y = rps(*a), rps(*b)
@@ -133,20 +180,20 @@ def ratios(results: dict[str, Any]) -> dict[str, float]:
 
 
 def print_report(results: dict[str, Any], summary: dict[str, float]) -> None:
-    print(f"{'server':<10}{'case':<8}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    print(f"{'server':<14}{'case':<11}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'errors':>8}")
     for server, r in results.items():
         for case, c in r["cases"].items():
             print(
-                f"{server:<10}{case:<8}{c['rps']:>9.0f}{c['p50_ms']:>9.2f}{c['p90_ms']:>9.2f}"
+                f"{server:<14}{case:<11}{c['rps']:>9.0f}{c['p50_ms']:>9.2f}{c['p90_ms']:>9.2f}"
                 f"{c['p99_ms']:>9.2f}{c['errors']:>8}"
             )
     print()
     for server, r in results.items():
         mem = r.get("memory_loaded", r["memory_idle"])
-        print(f"{server:<10} ready in {r['ready_s']:.2f} s; RSS {mem['total_mb']} MB {mem['per_process_mb']}")
+        print(f"{server:<14} ready in {r['ready_s']:.2f} s; RSS {mem['total_mb']} MB {mem['per_process_mb']}")
     print()
     for label, value in summary.items():
-        print(f"{label:<34}{value:>6.2f}")
+        print(f"{label:<44}{value:>6.2f}")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -81,3 +81,48 @@ def models_root(repo_models: Path, scratch: Path) -> tuple[Path, str]:
     if all((repo_models / name / "card.json").is_file() for name in ("boston", "mnist")):
         return repo_models, "trained (models/)"
     return write_fixture_models(scratch), "random-weight fixtures (bench/fixtures.py)"
+
+
+def v2_price_body() -> bytes:
+    """The price case's row as an Open Inference Protocol request (JSON)."""
+    features = {"name": "features", "shape": [1, 13], "datatype": "FP64", "data": list(PRICE_ROW.values())}
+    return json.dumps({"inputs": [features]}).encode()
+
+
+def v2_binary(name: str, shape: list[int], datatype: str, raw: bytes) -> tuple[bytes, str]:
+    """A binary-extension request (as Triton's client sends it): body and Inference-Header-Content-Length."""
+    spec = {"name": name, "shape": shape, "datatype": datatype, "parameters": {"binary_data_size": len(raw)}}
+    head = json.dumps({"inputs": [spec], "parameters": {"binary_data_output": True}}).encode()
+    return head + raw, str(len(head))
+
+
+def v2_pixels_body() -> tuple[bytes, str]:
+    """The digit case's 28x28 image as raw UINT8 pixels (it already is in MNIST form)."""
+    from PIL import Image
+
+    pixels = Image.open(io.BytesIO(digit_png())).convert("L").tobytes()
+    return v2_binary("pixels", [1, 28, 28], "UINT8", pixels)
+
+
+def v2_image_body() -> tuple[bytes, str]:
+    """The digit case's PNG as one BYTES element (a 4-byte little-endian length, then the file)."""
+    png = digit_png()
+    return v2_binary("image", [1], "BYTES", len(png).to_bytes(4, "little") + png)
+
+
+def v2_pixels_json_body() -> bytes:
+    """The pixels case in JSON, for a server without the binary extension (MLServer's REST)."""
+    from PIL import Image
+
+    pixels = list(Image.open(io.BytesIO(digit_png())).convert("L").tobytes())
+    tensor = {"name": "pixels", "shape": [1, 28, 28], "datatype": "UINT8", "data": pixels}
+    return json.dumps({"inputs": [tensor]}).encode()
+
+
+def v2_image_base64_body() -> bytes:
+    """The image case in JSON, the PNG base64-encoded (MLServer's `content_type: base64`)."""
+    import base64
+
+    data = base64.b64encode(digit_png()).decode("ascii")
+    tensor = {"name": "image", "shape": [1], "datatype": "BYTES", "data": [data]}
+    return json.dumps({"inputs": [{**tensor, "parameters": {"content_type": "base64"}}]}).encode()

@@ -39,12 +39,17 @@ end
 
 @dataclass(frozen=True)
 class Request:
-    """One case's request: method, path, body and its content type."""
+    """One case's request: method, path, body, its content type and any other headers."""
 
     method: str
     path: str
     body: bytes = b""
     content_type: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def header_lines(self) -> dict[str, str]:
+        lines = {"Content-Type": self.content_type} if self.content_type else {}
+        return {**lines, **dict(self.headers)}
 
 
 @dataclass
@@ -80,7 +85,7 @@ def run_wrk(base_url: str, request: Request, duration: float, connections: int) 
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
         body, script = Path(tmp, "body"), Path(tmp, "script.lua")
         body.write_bytes(request.body)
-        header = f'wrk.headers["Content-Type"] = "{request.content_type}"' if request.content_type else ""
+        header = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in request.header_lines().items())
         script.write_text(WRK_SCRIPT % {"body": body, "method": request.method, "content_type": header})
         cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "10s"]
         cmd += ["-s", str(script), base_url + request.path]
@@ -128,8 +133,7 @@ async def _asyncio_load(base_url: str, request: Request, duration: float, connec
     url = urlsplit(base_url)
     host, port = url.hostname or "127.0.0.1", url.port or 80
     head = f"{request.method} {request.path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-    if request.content_type:
-        head += f"Content-Type: {request.content_type}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in request.header_lines().items())
     raw = (head + f"Content-Length: {len(request.body)}\r\n\r\n").encode() + request.body
     latencies: list[float] = []
     start = time.perf_counter()

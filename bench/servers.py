@@ -34,6 +34,7 @@ class Server:
     ready_path: str = "/readyz"
     env: dict[str, str] = field(default_factory=dict)
     log_path: Path | None = None
+    root: Path = REPO  # the checkout it runs from (bench.bench compares commits with service@PATH)
     proc: subprocess.Popen[bytes] | None = None
     ready_s: float | None = None
 
@@ -43,11 +44,11 @@ class Server:
 
     def start(self, timeout: float = 120.0) -> Server:
         """Start the process (own session, so stop() reaches its workers) and wait for ready."""
-        env = {**os.environ, "GLOG_minloglevel": "2", "PYTHONPATH": str(REPO), **self.env}
+        env = {**os.environ, "GLOG_minloglevel": "2", "PYTHONPATH": str(self.root), **self.env}
         log = self.log_path.open("wb") if self.log_path else subprocess.DEVNULL
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
-            self.argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            self.argv, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         try:
             wait_until_ready(self.proc, self.url + self.ready_path, timeout, interval=0.05)
