@@ -101,7 +101,7 @@ def make_servers(
         elif name == "litserve":
             print("litserve is not installed: skipped (pip install litserve)", file=sys.stderr)
     for server in servers:
-        server.log_path = logs / f"{server.name}.log"
+        server.log_path = logs / (server.name.replace("/", "_") + ".log")
     return servers
 
 

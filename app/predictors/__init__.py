@@ -1,1 +1,1 @@
-"""Plain predictor classes (no FastAPI): decode, preprocess, infer, encode."""
+"""Preprocessing (no FastAPI): any uploaded picture of a digit brought to MNIST form."""

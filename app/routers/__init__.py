@@ -1,1 +1,1 @@
-"""One APIRouter per concern: predict, health, models, ui."""
+"""One APIRouter per concern: predict, v2 (the Open Inference Protocol), health, models, ui."""
