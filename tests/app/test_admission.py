@@ -156,7 +156,17 @@ def test_a_full_gate_is_503_before_the_body_and_health_is_never_shed(models_dir:
         metrics = client.get("/metrics").text
         assert 'http_requests_total{method="POST",route="/predict/price",status="503"} 1.0' in metrics
         assert 'admission_rejected_total{reason="limit",route_class="price"} 2.0' in metrics
+        v2 = {
+            "inputs": [{"name": "features", "shape": [1, 13], "datatype": "FP64", "data": list(ROW.values())}]
+        }
+        refused = client.post("/v2/models/boston/infer", json=v2)  # the v2 route shares the price class
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+        assert refused.json() == {
+            "error": "price requests are at their limit (1 in work, 0 waiting); retry later"
+        }
+        assert client.get("/v2/health/ready").status_code == 200
         gate.in_flight = 0  # the slot is free again: served, and right
+        assert client.post("/v2/models/boston/infer", json=v2).status_code == 200
         body = client.post("/predict/price", json=ROW).json()
         assert body["price"] == pytest.approx(expected_price(ROW), abs=1e-9)
         assert gate.in_flight == 0

@@ -241,6 +241,26 @@ def test_mnist_pixels_in_mnist_form_equal_the_image_the_network_saw(client: Test
     np.testing.assert_array_equal(np.array(probs["data"], np.float32).reshape(3, 10), want)
 
 
+def test_mnist_batched_equals_single(client: TestClient) -> None:
+    files = uploads()
+    spec = {"name": "image", "shape": [3], "datatype": "BYTES"}
+    body, headers = binary_request([(spec, bytes_tensor(files))], parameters={"binary_data_output": True})
+    batched = binary_outputs(client.post(MNIST, content=body, headers=headers))
+    for i, data in enumerate(files):
+        body, headers = binary_request(
+            [({**spec, "shape": [1]}, bytes_tensor([data]))], parameters={"binary_data_output": True}
+        )
+        single = binary_outputs(client.post(MNIST, content=body, headers=headers))
+        np.testing.assert_array_equal(single["probabilities"][0], batched["probabilities"][i])
+
+
+def test_an_image_over_the_pixel_limit_is_413(tmp_path: Path) -> None:
+    with make_client(write_models(tmp_path), prepare_processes=0, max_image_pixels=10_000) as small:
+        spec = {"name": "image", "shape": [1], "datatype": "BYTES"}
+        body, headers = binary_request([(spec, bytes_tensor([drawn_digit_png(size=200)]))])
+        error(small.post(MNIST, content=body, headers=headers), 413, "image")
+
+
 def test_requested_binary_output_only(client: TestClient) -> None:
     spec = {"name": "pixels", "shape": [1, 28, 28], "datatype": "UINT8"}
     body, headers = binary_request(
