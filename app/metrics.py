@@ -46,6 +46,12 @@ class Metrics:
         )
         self.rejected = Counter("inference_rejected_total", "Requests answered 503", ["reason"], registry=r)
         self._admission(r)
+        self.reloads = Counter(
+            "model_reloads_total",
+            "Reloads and unloads after start-up, by model and outcome (loaded, failed, unloaded)",
+            ["model", "outcome"],
+            registry=r,
+        )
         self.model_info = Gauge(
             "model_info",
             "1 for a loaded model, 0 for one that failed",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,6 +30,7 @@ class ModelSlot:
     load_seconds: float | None = None
     serving: dict[str, Any] | None = None
     pipeline: object | None = None
+    loaded_at: float | None = None  # time.time() of the last successful load
 
 
 class Registry:
@@ -47,16 +51,39 @@ class Registry:
             raise ModelUnavailable(self.why(name), headers={"Retry-After": "30"})
         return pipeline
 
+    @contextmanager
+    def lease(self, name: str, kind: type[P]) -> Iterator[P]:
+        """The pipeline of `name` for one request: a reload replaces it, but closes it only after
+        every lease taken on it is given back, so a request ends on the version it started on."""
+        pipeline: Any = self.pipeline(name, kind)
+        pipeline.active += 1
+        try:
+            yield pipeline
+        finally:
+            pipeline.active -= 1
+
     def why(self, name: str) -> str:
         """Why `name` cannot answer, as a client reads it."""
         slot = self.slots[name]
-        if slot.status == "failed":
+        if slot.status in ("failed", "unloaded"):
             return f"model {name!r} is unavailable: {slot.error}"
         return f"model {name!r} is not loaded yet"
 
-    def publish(self, name: str, pipeline: object, loaded: LoadedModel, seconds: float) -> None:
+    def publish(
+        self, name: str, pipeline: object, loaded: LoadedModel, seconds: float, serving: dict[str, Any] | None
+    ) -> None:
+        """Serve `pipeline` for `name` from now on (one step: no request sees half of it)."""
         slot = self.slots[name]
-        slot.loaded, slot.pipeline, slot.load_seconds, slot.status = loaded, pipeline, seconds, "ready"
+        slot.loaded, slot.pipeline, slot.serving, slot.load_seconds = loaded, pipeline, serving, seconds
+        slot.status, slot.error, slot.loaded_at = "ready", None, time.time()
+
+    def unload(self, name: str) -> object | None:
+        """Stop serving `name`; returns the pipeline it served."""
+        slot = self.slots[name]
+        old, slot.pipeline, slot.status = slot.pipeline, None, "unloaded"
+        slot.error = "unloaded through the repository API; POST /v2/repository/models/{name}/load"
+        slot.error = slot.error.replace("{name}", name)
+        return old
 
     def fail(self, name: str, error: BaseException) -> None:
         """Mark `name` failed; the reason names files relative to $MODELS_DIR, never the server's path."""

@@ -1,7 +1,9 @@
-"""What the lifespan builds: every model loaded into its pipeline, published in the registry.
+"""What the lifespan builds: every model loaded into its pipeline, published in the registry, and
+replaced in place when it is reloaded.
 
-The digit model's runner (where its work runs) is chosen here, once: the upload child processes
-when they start, else the server process.
+The digit model's runner (where its work runs) is chosen at each build: the upload child processes
+when they start, else the server process. A reload builds the new pipeline beside the old one
+(new children too), swaps it in at once, and closes the old one after its last request.
 """
 
 from __future__ import annotations
@@ -11,22 +13,15 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from app.batching import MicroBatcher
-from app.inference import OnnxRuntimeBackend, probe_batch
+from app.loading import BuildError, Built, build, new_pool
 from app.metrics import DigitObserver, Metrics
 from app.pipelines.digit import DigitPipeline
-from app.pipelines.price import PricePipeline
-from app.pipelines.runners import ChildRunner, InProcessRunner
 from app.registry import Registry
 from app.settings import Settings
-from app.workers import ChildPool, Network
-from models.artifacts import PARAMS_NAME, LoadedModel, load_model
+from models.artifacts import PARAMS_NAME
 
 logger = logging.getLogger(__name__)
 MODEL_NAMES = ("boston", "mnist")
-IN_SERVER = "the server's inference thread"
 
 
 @dataclass
@@ -37,6 +32,8 @@ class Service:
     metrics: Metrics
     registry: Registry = field(init=False)
     observer: DigitObserver = field(init=False)
+    _reloading: asyncio.Lock = field(init=False, default_factory=asyncio.Lock)
+    _closing: set[asyncio.Task[None]] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
         self.registry = Registry(MODEL_NAMES, self.settings.models_dir)
@@ -54,85 +51,97 @@ class Service:
         return self.digit.runner.pending if self.digit is not None else 0
 
     async def start(self) -> None:
-        """Load, warm and publish each model; a failure leaves that model unavailable, logged.
-
-        The upload child processes start meanwhile (~0.3 s); readiness waits for them too.
-        """
-        pool = self._new_pool()
-        if pool is not None:
-            pool.launch()
+        """Load, warm and publish each model; a failure leaves that model unavailable, logged."""
         for name in MODEL_NAMES:
             start = time.perf_counter()
             try:
-                pipeline, loaded = await self._load(name, pool)
-            except Exception as exc:  # any failure: log which file and why, keep serving the rest
-                self.registry.fail(name, exc)
+                built = await self._build(name)
+            except BuildError as exc:  # log which file and why, keep serving the rest
+                self.registry.fail(name, exc.cause)
+                self.registry.slots[name].loaded = exc.loaded  # its card is shown even so
                 logger.error("model %s not loaded from %s: %s", name, self.settings.models_dir / name, exc)
                 continue
-            self.registry.publish(name, pipeline, loaded, time.perf_counter() - start)
-            sha = str(loaded.card.get("files", {}).get(PARAMS_NAME, ""))
-            self.metrics.model_info.labels(loaded.name, loaded.version, sha).set(1)
-            logger.info("model %s %s ready in %.2f s", name, loaded.version, time.perf_counter() - start)
-        if pool is not None and self.digit is None:  # no digit model to serve: no children either
-            await pool.stop()
+            self._publish(name, built, time.perf_counter() - start)
+            logger.info(
+                "model %s %s ready in %.2f s", name, built.loaded.version, time.perf_counter() - start
+            )
 
-    def _new_pool(self) -> ChildPool | None:
-        s = self.settings
-        if s.prepare_processes == 0:
-            return None
-        o = self.observer
-        return ChildPool(
-            s.prepare_processes,
-            s.max_image_pixels,
-            s.batch_max_size,
-            s.queue_limit,
-            s.inference_timeout_s,
-            observe=o.stage,
-            on_reject=o.rejected,
-            on_batch=o.batch,
-        )
+    async def _build(self, name: str) -> Built:
+        pool = new_pool(self.settings, self.observer) if name == "mnist" else None
+        if pool is not None:
+            pool.launch()  # the children start (~0.3 s) while the network is exported
+        return await build(name, self.settings, self.observer, pool)
 
-    async def _load(self, name: str, pool: ChildPool | None) -> tuple[object, LoadedModel]:
-        loaded = await asyncio.to_thread(load_model, self.settings.models_dir / name)
-        self.registry.slots[name].loaded = loaded  # the card is shown even if serving it fails
-        if name == "boston":
-            return PricePipeline(loaded, self.settings.max_price_batch), loaded
-        return await self._digit_pipeline(loaded, pool), loaded
+    def _publish(self, name: str, built: Built, seconds: float) -> None:
+        old = self.registry.slots[name].loaded
+        if old is not None:
+            self.metrics.model_info.labels(old.name, old.version, _sha(old.card)).set(0)
+        self.registry.publish(name, built.pipeline, built.loaded, seconds, built.serving)
+        self.metrics.model_info.labels(name, built.loaded.version, _sha(built.loaded.card)).set(1)
 
-    async def _digit_pipeline(self, loaded: LoadedModel, pool: ChildPool | None) -> DigitPipeline:
-        from app.inference import create_digit_backend  # looked up here: tests substitute it
+    async def reload(self, name: str) -> None:
+        """Read `name`'s folder again and serve it; raises BuildError (the old version goes on serving)."""
+        async with self._reloading:
+            slot = self.registry.slots[name]
+            before = slot.loaded
+            start = time.perf_counter()
+            try:
+                built = await self._build(name)
+            except BuildError as exc:
+                self.metrics.reloads.labels(name, "failed").inc()
+                logger.error("model %s reload failed, still serving %s: %s", name, _label(before), exc)
+                raise
+            old = slot.pipeline
+            self._publish(name, built, time.perf_counter() - start)
+            self.metrics.reloads.labels(name, "loaded").inc()
+            logger.info(
+                "model %s reloaded in %.2f s: %s -> %s",
+                name, time.perf_counter() - start, _label(before), _label(built.loaded),
+            )  # fmt: skip
+            self._close_later(old)
 
-        s = self.settings
-        backend, serving = await asyncio.to_thread(create_digit_backend, loaded, s.inference_threads)
-        self.registry.slots["mnist"].serving = serving
-        serving["runs_in"] = IN_SERVER
-        batcher = MicroBatcher(
-            backend.predict_logits,
-            s.batch_max_size,
-            s.batch_max_wait_ms / 1000.0,
-            s.queue_limit,
-            s.inference_timeout_s,
-            on_batch=self.observer.batch,
-            on_reject=self.observer.rejected,
-        )
-        batcher.start()
-        await batcher.submit(np.zeros((1, 1, 28, 28), np.float32))  # warm-up through the real path
-        local = InProcessRunner(batcher, s.max_image_pixels, self.observer)
-        if pool is None:
-            return DigitPipeline(loaded, local)
-        network = None
-        if isinstance(backend, OnnxRuntimeBackend):  # the upload children can run it too
-            probe = probe_batch()
-            expected = await asyncio.to_thread(backend.predict_logits, probe)  # before anyone else calls it
-            network = Network(backend.onnx_model, s.inference_threads, probe, expected)
-        await pool.start(network)
-        if not pool.available:
-            return DigitPipeline(loaded, local)
-        if pool.network is not None:
-            serving["runs_in"] = f"{s.prepare_processes} upload child process(es), each with its own session"
-        return DigitPipeline(loaded, ChildRunner(pool, local))
+    async def unload(self, name: str) -> None:
+        """Stop serving `name` (its routes answer 503) until it is loaded again."""
+        async with self._reloading:
+            old = self.registry.unload(name)
+            self.metrics.reloads.labels(name, "unloaded").inc()
+            logger.info("model %s unloaded", name)
+            self._close_later(old)
+
+    async def reload_all(self) -> None:
+        """Every model reloaded in turn (SIGHUP); a failure is logged and the others go on."""
+        for name in MODEL_NAMES:
+            try:
+                await self.reload(name)
+            except BuildError:
+                continue
+
+    def _close_later(self, pipeline: object) -> None:
+        """Close a replaced digit pipeline once its requests are done (children, batcher thread)."""
+        if isinstance(pipeline, DigitPipeline):
+            task = asyncio.get_running_loop().create_task(pipeline.close(self._drain_s))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    @property
+    def _drain_s(self) -> float:
+        return self.settings.inference_timeout_s + 5.0  # no request waits in a queue longer
 
     async def close(self) -> None:
+        await asyncio.gather(*self._closing, return_exceptions=True)
         digit = self.digit
         if digit is not None:
             await digit.runner.close()
+
+
+def _sha(card: dict[str, object]) -> str:
+    files = card.get("files", {})
+    return str(files.get(PARAMS_NAME, "")) if isinstance(files, dict) else ""
+
+
+def _label(loaded: object) -> str:
+    """`version (sha256 abcdef123456)` of a loaded model, for the log."""
+    card = getattr(loaded, "card", None)
+    if not isinstance(card, dict):
+        return "nothing"
+    return f"{card.get('version')} (sha256 {_sha(card)[:12]})"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 from typing import Any, Protocol
@@ -60,6 +61,14 @@ class DigitPipeline:
         self.temperature = float(loaded.card.get("calibration", {}).get("temperature", 1.0))
         self.model = {"name": loaded.name, "version": loaded.version}
         self.runner = runner
+        self.active = 0  # requests holding a lease (`Registry.lease`): a replaced pipeline waits for them
+
+    async def close(self, drain_s: float) -> None:
+        """Wait (at most `drain_s`) for the requests in flight, then release the runner."""
+        deadline = asyncio.get_running_loop().time() + drain_s
+        while self.active and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        await self.runner.close()
 
     async def read(self, files: list[bytes], debug: bool, many: bool) -> list[dict[str, Any]]:
         """One answer per upload; a bad upload is its client error (named by index when `many`)."""

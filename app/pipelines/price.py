@@ -29,6 +29,7 @@ class PricePipeline:
         weight = np.asarray(state["fc.weight"].numpy(), np.float64).reshape(-1).tolist()  # (13,)
         bias = float(np.asarray(state["fc.bias"].numpy()).reshape(-1)[0])
         self.max_batch = max_batch
+        self.active = 0  # requests holding a lease (`Registry.lease`); nothing to release after them
         self.feature_min, self.feature_max = list(scaling.minimum[:-1]), list(scaling.maximum[:-1])
         target_range = scaling.span[-1]
         # price = baseline + sum_i x_norm_i * W_i * target_range, in $1000s

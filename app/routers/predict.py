@@ -116,9 +116,9 @@ async def _read_json(request: Request) -> bytes:
     ),
 )
 async def predict_price(request: Request) -> Response:
-    pipeline = _registry(request).pipeline("boston", PricePipeline)
-    explain = _flag(request, "explain")
-    return json_response(pipeline.price(await _read_json(request), explain))
+    with _registry(request).lease("boston", PricePipeline) as pipeline:
+        explain = _flag(request, "explain")
+        return json_response(pipeline.price(await _read_json(request), explain))
 
 
 @router.post(
@@ -129,9 +129,9 @@ async def predict_price(request: Request) -> Response:
     openapi_extra=_json_body("#/components/schemas/PriceBatchRequest", {"batch": BATCH_EXAMPLE}),
 )
 async def predict_price_batch(request: Request) -> Response:
-    pipeline = _registry(request).pipeline("boston", PricePipeline)
-    explain = _flag(request, "explain")
-    return json_response(pipeline.price_batch(await _read_json(request), explain))
+    with _registry(request).lease("boston", PricePipeline) as pipeline:
+        explain = _flag(request, "explain")
+        return json_response(pipeline.price_batch(await _read_json(request), explain))
 
 
 @router.post(
@@ -142,10 +142,10 @@ async def predict_price_batch(request: Request) -> Response:
     openapi_extra=_upload_body("file", many=False),
 )
 async def predict_digit(request: Request) -> Response:
-    pipeline = _registry(request).pipeline("mnist", DigitPipeline)
-    debug = _flag(request, "debug")
-    files = await read_files(request, "file", 1)
-    return json_response((await pipeline.read(files, debug, many=False))[0])
+    with _registry(request).lease("mnist", DigitPipeline) as pipeline:
+        debug = _flag(request, "debug")
+        files = await read_files(request, "file", 1)
+        return json_response((await pipeline.read(files, debug, many=False))[0])
 
 
 @router.post(
@@ -157,7 +157,7 @@ async def predict_digit(request: Request) -> Response:
 )
 async def predict_digit_batch(request: Request) -> Response:
     service: Service = request.app.state.service
-    pipeline = service.registry.pipeline("mnist", DigitPipeline)
-    debug = _flag(request, "debug")
-    files = await read_files(request, "files", service.settings.max_digit_batch)
-    return json_response({"predictions": await pipeline.read(files, debug, many=True)})
+    with service.registry.lease("mnist", DigitPipeline) as pipeline:
+        debug = _flag(request, "debug")
+        files = await read_files(request, "files", service.settings.max_digit_batch)
+        return json_response({"predictions": await pipeline.read(files, debug, many=True)})

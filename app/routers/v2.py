@@ -28,7 +28,7 @@ from app.v2.schemas import (
     ServerMetadata,
     V2Error,
 )
-from app.v2.tensors import HEADER_LENGTH, Output, encode_response, input_tensors, parse_request
+from app.v2.tensors import HEADER_LENGTH, Output, Tensor, encode_response, input_tensors, parse_request
 
 router = APIRouter(prefix="/v2", tags=["open inference protocol"])
 EXTENSIONS = ["binary_tensor_data"]
@@ -125,24 +125,33 @@ def _datatype(model: str, output: str) -> str:
     return next(t.datatype for t in v2_models.SIGNATURES[model].outputs if t.name == output)
 
 
-async def _infer(request: Request, name: str, version: str | None) -> Response:
-    service: Service = request.app.state.service
-    slot = _slot(service, name, version)
-    parsed, binary = parse_request(await request.body(), request.headers.get(HEADER_LENGTH))
+def _tensor(
+    name: str, version: str | None, body: bytes, request: Request, limit: int
+) -> tuple[InferenceRequest, Tensor]:
+    """The request's one input, parsed and checked against the model (and the path's name, version)."""
+    parsed, binary = parse_request(body, request.headers.get(HEADER_LENGTH))
     for field, path_value in (("model_name", name), ("model_version", version)):
         sent = getattr(parsed, field)
         if sent is not None and path_value is not None and sent != path_value:
             raise InvalidInput(f"{field}: {sent!r} in the body, {path_value!r} in the path")
-    pipeline, settings = slot.pipeline, service.settings
-    limit = settings.max_price_batch if isinstance(pipeline, PricePipeline) else settings.max_digit_batch
     v2_models.check_input(name, parsed.inputs, limit)
     (tensor,) = input_tensors(parsed, binary)
-    if isinstance(pipeline, PricePipeline):
-        arrays = v2_models.infer_price(pipeline, tensor)
+    return parsed, tensor
+
+
+async def _infer(request: Request, name: str, version: str | None) -> Response:
+    service: Service = request.app.state.service
+    _slot(service, name, version)
+    body = await request.body()
+    if name == "boston":
+        with service.registry.lease(name, PricePipeline) as price:
+            parsed, tensor = _tensor(name, version, body, request, service.settings.max_price_batch)
+            arrays, loaded_version = v2_models.infer_price(price, tensor), price.model["version"]
     else:
-        assert isinstance(pipeline, DigitPipeline)
-        arrays = await v2_models.infer_digit(pipeline, tensor)
-    head: dict[str, Any] = {"model_name": name, "model_version": slot.loaded.version if slot.loaded else None}
+        with service.registry.lease(name, DigitPipeline) as digit:
+            parsed, tensor = _tensor(name, version, body, request, service.settings.max_digit_batch)
+            arrays, loaded_version = await v2_models.infer_digit(digit, tensor), digit.model["version"]
+    head: dict[str, Any] = {"model_name": name, "model_version": loaded_version}
     if parsed.id is not None:
         head["id"] = parsed.id
     body, json_length = encode_response(head, _outputs(name, parsed, arrays))
