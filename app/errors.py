@@ -64,6 +64,18 @@ class PayloadTooLarge(ServiceError):
     status, code = 413, "payload_too_large"
 
 
+class Unauthorized(ServiceError):
+    """Raised when a route that needs a token is called without one."""
+
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(ServiceError):
+    """Raised when a token is wrong, or for a route that is turned off."""
+
+    status, code = 403, "forbidden"
+
+
 class NotFound(ServiceError):
     """Raised for an unknown route or model name."""
 

@@ -5,6 +5,7 @@ Models load in the lifespan, never at import: importing this module is cheap.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import signal
 import threading
@@ -19,12 +20,13 @@ from fastapi_offline import FastAPIOffline
 from pydantic.json_schema import models_json_schema
 
 from app.admission import Admission, route_classes
+from app.auth import admin_token
 from app.errors import install_error_handlers
 from app.logging import configure_logging
 from app.metrics import Metrics
 from app.middleware import EarlyRefusal, ServiceMiddleware
 from app.probes import ProbeServer
-from app.routers import health, models, predict, ui, v2
+from app.routers import health, models, predict, repository, ui, v2
 from app.schemas import PriceBatchRequest, PriceFeatureList, PriceFeatures
 from app.service import Service
 from app.settings import Settings
@@ -46,6 +48,21 @@ def restore_signal_handlers() -> None:
             signal.signal(sig, handler)
 
 
+def reload_on_sighup(service: Service) -> None:
+    """SIGHUP reloads every model, as the repository API's load does (each worker its own)."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # not under TestClient
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Task[None]] = set()
+
+    def reload() -> None:
+        task = loop.create_task(service.reload_all())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Load and warm every model before serving; a model that fails stays unavailable (/readyz 503)."""
@@ -57,6 +74,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         probes.start()
     await service.start()
     restore_signal_handlers()
+    reload_on_sighup(service)
     # Paddle, ONNX Runtime and FastAPI leave ~170k long-lived objects: a full collection scans them
     # all (~65 ms, a pause every request in flight feels, the digit route's p99). Start-up is over:
     # move them out of the collector's sight.
@@ -143,7 +161,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": otel, "metrics": otel, "logs": otel},
     )
     app.state.service = Service(settings, metrics)
-    for router in (predict.router, v2.router, health.router, models.router, ui.router):
+    app.state.admin_token = admin_token(settings)  # read once; never logged
+    routers = (predict.router, v2.router, repository.router, health.router, models.router, ui.router)
+    for router in routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=ui.STATIC_DIR, check_dir=False), name="static")
     install_error_handlers(app)

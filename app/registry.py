@@ -85,12 +85,15 @@ class Registry:
         slot.error = slot.error.replace("{name}", name)
         return old
 
-    def fail(self, name: str, error: BaseException) -> None:
-        """Mark `name` failed; the reason names files relative to $MODELS_DIR, never the server's path."""
+    def public(self, message: str) -> str:
+        """A message as clients read it: files relative to $MODELS_DIR, never the server's path."""
         root = str(self._models_dir.resolve())
-        public = str(error).replace(root, "$MODELS_DIR").replace(str(self._models_dir), "$MODELS_DIR")
+        return message.replace(root, "$MODELS_DIR").replace(str(self._models_dir), "$MODELS_DIR")
+
+    def fail(self, name: str, error: BaseException) -> None:
+        """Mark `name` failed, with the reason."""
         slot = self.slots[name]
-        slot.status, slot.error = "failed", public
+        slot.status, slot.error = "failed", self.public(str(error))
 
     def health(self, queue_depth: int) -> dict[str, Any]:
         """Readiness with details, for /health and /readyz."""

@@ -6,7 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models import MODELS_DIR
@@ -67,6 +67,12 @@ class Settings(BaseSettings):
         description="FastAPI's native OpenTelemetry (needs a provider); off, it costs ~15% of /livez",
     )
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    admin_token: SecretStr | None = Field(
+        default=None, description="turns the model repository API on; requests need it as a bearer token"
+    )
+    admin_token_file: Path | None = Field(
+        default=None, description="a file holding the admin token (a Docker or Kubernetes secret)"
+    )
 
     @property
     def digit_in_flight_limit(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 from typing import Any
 
@@ -63,6 +64,9 @@ def card_view(slot: ModelSlot) -> dict[str, Any]:
     view["status"] = slot.status
     if slot.serving is not None:
         view["serving"] = slot.serving
+    if slot.loaded_at is not None:
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(slot.loaded_at))
+        view["loaded"] = {"at": when, "from": f"$MODELS_DIR/{slot.name}", "files": card.get("files")}
     if slot.name == "boston":
         view |= _boston_extras(slot)
     return view

@@ -1,0 +1,56 @@
+"""Bearer tokens: the admin token that guards the model repository API.
+
+The repository routes are off unless `PADDLE_SERVE_ADMIN_TOKEN` (or a file named by
+`PADDLE_SERVE_ADMIN_TOKEN_FILE`, for Docker and Kubernetes secrets) gives a token. The token is
+compared in constant time and never logged, echoed in an error or exported as a metric.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.errors import Forbidden, Unauthorized
+from app.settings import Settings
+
+TURN_ON = "set PADDLE_SERVE_ADMIN_TOKEN (or PADDLE_SERVE_ADMIN_TOKEN_FILE) to turn it on"
+
+
+def admin_token(settings: Settings) -> bytes | None:
+    """The admin token from the environment or its file (surrounding whitespace dropped), or None."""
+    if settings.admin_token is not None:
+        token = settings.admin_token.get_secret_value()
+    elif settings.admin_token_file is not None:
+        token = settings.admin_token_file.read_text(encoding="utf-8")
+    else:
+        return None
+    token = token.strip()
+    if not token:
+        raise ValueError("the admin token is empty")
+    return token.encode()
+
+
+def bearer(request: Request) -> bytes | None:
+    """The token of an `Authorization: Bearer <token>` header, or None."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip().encode()
+
+
+async def require_admin(request: Request) -> None:
+    """403 while the API is off; 401 (with WWW-Authenticate) without a token; 403 for a wrong one."""
+    expected: bytes | None = request.app.state.admin_token
+    if expected is None:
+        raise Forbidden(f"the model repository API is off; {TURN_ON}")
+    sent = bearer(request)
+    if sent is None:
+        message = "send the admin token as Authorization: Bearer <token>"
+        raise Unauthorized(message, headers={"WWW-Authenticate": "Bearer"})
+    if not hmac.compare_digest(sent, expected):
+        raise Forbidden("the admin token is not the one this server was given")
+
+
+AdminDep = Annotated[None, Depends(require_admin)]

@@ -1,0 +1,135 @@
+"""The model repository API: the admin token, load (reload in place), unload, a broken folder.
+
+Two fixture model sets whose answers differ (tests/app's and tests/hardening's); the served
+folders are symlinks the tests switch between them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.app.conftest import drawn_digit_png, make_client
+from tests.app.model_fixtures import ROW
+from tests.app.model_fixtures import write_models as write_a
+from tests.hardening.fixture_models import write_models as write_b
+
+TOKEN = "s3cret-admin-token"
+ADMIN = {"Authorization": f"Bearer {TOKEN}"}
+ROUTES = ["/v2/repository/index", "/v2/repository/models/boston/load", "/v2/repository/models/mnist/unload"]
+
+
+def point(models: Path, name: str, target: Path) -> None:
+    """Switch the served folder `models/name` to `target` in one rename."""
+    link = models / f".{name}.next"
+    link.unlink(missing_ok=True)
+    link.symlink_to(target, target_is_directory=True)
+    os.replace(link, models / name)
+
+
+@pytest.fixture()
+def folders(tmp_path: Path) -> dict[str, Path]:
+    a, b, served = write_a(tmp_path / "a"), write_b(tmp_path / "b"), tmp_path / "served"
+    served.mkdir()
+    for name in ("boston", "mnist"):
+        point(served, name, a / name)
+    broken = tmp_path / "broken"
+    shutil.copytree(a / "boston", broken / "boston")
+    (broken / "boston" / "model.pdparams").write_bytes(b"not the file the card hashed")
+    return {"a": a, "b": b, "served": served, "broken": broken}
+
+
+@pytest.fixture()
+def client(folders: dict[str, Path]) -> Iterator[TestClient]:
+    with make_client(folders["served"], prepare_processes=0, admin_token=TOKEN) as c:
+        yield c
+
+
+def price(client: TestClient) -> float:
+    r = client.post("/predict/price", json=ROW)
+    assert r.status_code == 200, r.text
+    return float(r.json()["price"])
+
+
+def test_off_without_a_token(folders: dict[str, Path]) -> None:
+    with make_client(folders["served"], prepare_processes=0) as c:
+        for route in ROUTES:
+            r = c.post(route, headers=ADMIN)
+            assert r.status_code == 403 and "PADDLE_SERVE_ADMIN_TOKEN" in r.json()["error"], route
+
+
+def test_a_missing_token_is_401_a_wrong_one_403_and_the_token_never_shows(client: TestClient) -> None:
+    for route in ROUTES:
+        missing = client.post(route)
+        assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer", route
+        for wrong in ({"Authorization": "Bearer nope"}, {"Authorization": f"Basic {TOKEN}"}):
+            r = client.post(route, headers=wrong)
+            assert r.status_code in (401, 403) and TOKEN not in r.text, (route, wrong)
+        assert client.post(route, headers={"Authorization": "Bearer x" + TOKEN}).status_code == 403
+    assert client.post("/v2/repository/index", headers=ADMIN).status_code == 200
+    assert TOKEN not in client.get("/metrics").text and TOKEN not in str(client.get("/models").json())
+
+
+def test_index_lists_the_models_with_their_state(client: TestClient) -> None:
+    index = client.post("/v2/repository/index", headers=ADMIN).json()
+    assert index == [
+        {"name": "boston", "version": "0.0.1-test", "state": "READY", "reason": ""},
+        {"name": "mnist", "version": "0.0.1-test", "state": "READY", "reason": ""},
+    ]
+
+
+def test_load_serves_the_new_folder_and_a_broken_one_leaves_the_old(
+    client: TestClient, folders: dict[str, Path]
+) -> None:
+    before = price(client)
+    point(folders["served"], "boston", folders["b"] / "boston")
+    assert client.post("/v2/repository/models/boston/load", headers=ADMIN).json() == {}
+    after = price(client)
+    assert after != before and client.get("/models/boston").json()["version"] == "0.0.1-fixture"
+    loaded = client.get("/models/boston").json()["loaded"]
+    assert loaded["from"] == "$MODELS_DIR/boston" and "model.pdparams" in loaded["files"]
+    point(folders["served"], "boston", folders["broken"] / "boston")
+    r = client.post("/v2/repository/models/boston/load", headers=ADMIN)
+    assert r.status_code == 400 and "sha256" in r.json()["error"] and str(folders["broken"]) not in r.text
+    assert price(client) == after and client.get("/readyz").status_code == 200
+    metrics = client.get("/metrics").text
+    assert 'model_reloads_total{model="boston",outcome="loaded"} 1.0' in metrics
+    assert 'model_reloads_total{model="boston",outcome="failed"} 1.0' in metrics
+
+
+def test_a_digit_reload_swaps_the_network(client: TestClient, folders: dict[str, Path]) -> None:
+    files = {"file": ("d.png", drawn_digit_png(), "image/png")}
+    before = client.post("/predict/digit", files=files).json()
+    point(folders["served"], "mnist", folders["b"] / "mnist")
+    assert client.post("/v2/repository/models/mnist/load", headers=ADMIN).status_code == 200
+    after = client.post("/predict/digit", files=files).json()
+    assert after["model"]["version"] == "0.0.1-fixture" != before["model"]["version"]
+    assert after["probabilities"] != before["probabilities"]
+
+
+def test_unload_is_503_until_loaded_again(client: TestClient) -> None:
+    assert client.post("/v2/repository/models/mnist/unload", headers=ADMIN).status_code == 200
+    r = client.post("/predict/digit", files={"file": ("d.png", drawn_digit_png(), "image/png")})
+    assert r.status_code == 503 and "mnist" in r.json()["error"]["message"]
+    assert client.get("/readyz").status_code == 503
+    assert client.get("/v2/models/mnist/ready").status_code == 503
+    index: Any = client.post("/v2/repository/index", headers=ADMIN).json()
+    assert index[1]["state"] == "UNAVAILABLE" and "unloaded" in index[1]["reason"]
+    assert price(client)  # the other model serves on
+    assert client.post("/v2/repository/models/mnist/load", headers=ADMIN).status_code == 200
+    assert client.get("/readyz").status_code == 200
+    assert client.post("/v2/repository/models/resnet/load", headers=ADMIN).status_code == 404
+
+
+def test_the_token_can_come_from_a_file(folders: dict[str, Path], tmp_path: Path) -> None:
+    secret = tmp_path / "admin-token"
+    secret.write_text(TOKEN + "\n")
+    with make_client(folders["served"], prepare_processes=0, admin_token_file=secret) as c:
+        assert c.post("/v2/repository/index", headers=ADMIN).status_code == 200
+        assert c.post("/v2/repository/index", headers={"Authorization": "Bearer x"}).status_code == 403
