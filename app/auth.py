@@ -1,8 +1,10 @@
-"""Bearer tokens: the admin token that guards the model repository API.
+"""Bearer tokens: the admin token of the model repository API, and the optional inference tokens.
 
 The repository routes are off unless `PADDLE_SERVE_ADMIN_TOKEN` (or a file named by
-`PADDLE_SERVE_ADMIN_TOKEN_FILE`, for Docker and Kubernetes secrets) gives a token. The token is
-compared in constant time and never logged, echoed in an error or exported as a metric.
+`PADDLE_SERVE_ADMIN_TOKEN_FILE`, for Docker and Kubernetes secrets) gives a token. With
+`PADDLE_SERVE_API_TOKENS` (comma-separated, so that a token can be rotated), every inference
+request (`/predict/*`, `/v2/models/*/infer`) needs one of them; `ServiceMiddleware` checks it.
+Tokens are compared in constant time and never logged, echoed in an error or exported as a metric.
 """
 
 from __future__ import annotations
@@ -54,3 +56,24 @@ async def require_admin(request: Request) -> None:
 
 
 AdminDep = Annotated[None, Depends(require_admin)]
+
+
+def api_tokens(settings: Settings) -> tuple[bytes, ...]:
+    """The inference tokens, or () when inference is open."""
+    if settings.api_tokens is None:
+        return ()
+    tokens = [t.strip() for t in settings.api_tokens.get_secret_value().split(",")]
+    return tuple(t.encode() for t in tokens if t)
+
+
+def inference_refusal(authorization: str | None, tokens: tuple[bytes, ...]) -> tuple[int, str] | None:
+    """None if the `Authorization` header holds one of `tokens` (or none is required), else
+    (401 or 403, the message)."""
+    if not tokens:
+        return None
+    scheme, _, value = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return 401, "this server needs an API token: send Authorization: Bearer <token>"
+    sent = value.strip().encode()
+    matches = [hmac.compare_digest(sent, token) for token in tokens]  # every one: no early exit
+    return None if any(matches) else (403, "the API token is not one this server accepts")

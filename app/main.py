@@ -20,7 +20,7 @@ from fastapi_offline import FastAPIOffline
 from pydantic.json_schema import models_json_schema
 
 from app.admission import Admission, route_classes
-from app.auth import admin_token
+from app.auth import admin_token, api_tokens
 from app.errors import install_error_handlers
 from app.logging import configure_logging
 from app.metrics import Metrics
@@ -111,8 +111,21 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 {"$ref": "#/components/schemas/PriceFeatureList"},
             ]
         }
+        _declare_bearer(schema)
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+def _declare_bearer(schema: dict[str, Any]) -> None:
+    """The bearer scheme (so /docs has "Authorize"): required by the repository routes, and by the
+    inference routes when PADDLE_SERVE_API_TOKENS is set (optional in the schema: it may not be)."""
+    schema["components"].setdefault("securitySchemes", {})["bearer"] = {"type": "http", "scheme": "bearer"}
+    for path, operations in schema["paths"].items():
+        for operation in operations.values():
+            if path.startswith("/v2/repository/"):
+                operation["security"] = [{"bearer": []}]
+            elif path.startswith("/predict/") or path.endswith("/infer"):
+                operation["security"] = [{}, {"bearer": []}]
 
 
 def _body_limit(settings: Settings) -> Any:
@@ -134,6 +147,7 @@ def _add_middleware(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
         body_limit=_body_limit(settings),
         access_log=settings.access_log,
         admission=admission,
+        api_tokens=api_tokens(settings),
     )
     app.add_middleware(
         CORSMiddleware,

@@ -10,6 +10,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.admission import LIMIT, Admission, Gate
+from app.auth import inference_refusal
 from app.errors import Overloaded, PayloadTooLarge, error_body
 from app.logging import request_id_for, set_request_id
 from app.metrics import Metrics
@@ -124,8 +125,10 @@ class ServiceMiddleware:
         body_limit: Callable[[str], int],
         access_log: bool = True,
         admission: Admission | None = None,
+        api_tokens: tuple[bytes, ...] = (),
     ) -> None:
         self.app = app
+        self.api_tokens = api_tokens
         self.metrics = metrics
         self.body_limit = body_limit
         self.access_log = access_log
@@ -179,6 +182,19 @@ class ServiceMiddleware:
         if gate is None:
             await self.app(scope, limited_receive, send)
             return
+        refused = inference_refusal(_header(scope, b"authorization"), self.api_tokens)
+        if refused is not None:  # an inference route without a right token
+            status, message = refused
+            headers = [(b"www-authenticate", b"Bearer")] if status == 401 else []
+            await _send_error(
+                send,
+                status,
+                "unauthorized" if status == 401 else "forbidden",
+                message,
+                scope["path"],
+                headers,
+            )
+            return
         if await self._admitted(gate, scope, send):
             try:
                 await self.app(scope, limited_receive, send)
@@ -218,8 +234,16 @@ class ServiceMiddleware:
             access_logger.handle(record)
 
 
-async def _send_error(send: Send, status: int, code: str, message: str, path: str) -> None:
+async def _send_error(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    path: str,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     body = error_body(status, code, message, path=path)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += extra or []
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     admin_token_file: Path | None = Field(
         default=None, description="a file holding the admin token (a Docker or Kubernetes secret)"
     )
+    api_tokens: SecretStr | None = Field(
+        default=None, description="comma-separated bearer tokens every inference request needs (off: open)"
+    )
 
     @property
     def digit_in_flight_limit(self) -> int:

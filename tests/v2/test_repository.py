@@ -133,3 +133,23 @@ def test_the_token_can_come_from_a_file(folders: dict[str, Path], tmp_path: Path
     with make_client(folders["served"], prepare_processes=0, admin_token_file=secret) as c:
         assert c.post("/v2/repository/index", headers=ADMIN).status_code == 200
         assert c.post("/v2/repository/index", headers={"Authorization": "Bearer x"}).status_code == 403
+
+
+def test_api_tokens_guard_inference_and_nothing_else(folders: dict[str, Path]) -> None:
+    with make_client(folders["served"], prepare_processes=0, api_tokens="old-token, new-token") as c:
+        v2 = {
+            "inputs": [{"name": "features", "shape": [1, 13], "datatype": "FP64", "data": list(ROW.values())}]
+        }
+        for path, kwargs in [("/predict/price", {"json": ROW}), ("/v2/models/boston/infer", {"json": v2})]:
+            missing = c.post(path, **kwargs)
+            assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer", path
+            wrong = c.post(path, headers={"Authorization": "Bearer other"}, **kwargs)
+            assert wrong.status_code == 403 and "other" not in wrong.text, path
+            for token in ("old-token", "new-token"):  # both, while one is rotated out
+                assert c.post(path, headers={"Authorization": f"Bearer {token}"}, **kwargs).status_code == 200
+        for path in ("/livez", "/readyz", "/metrics", "/v2/health/ready", "/v2/models/boston", "/"):
+            assert c.get(path).status_code == 200, path
+        assert "new-token" not in c.get("/metrics").text
+        schema = c.get("/openapi.json").json()
+        assert schema["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}
+        assert schema["paths"]["/v2/repository/index"]["post"]["security"] == [{"bearer": []}]

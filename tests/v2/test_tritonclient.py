@@ -140,3 +140,17 @@ def test_the_readmes_example_runs_as_written(server: LiveServer) -> None:
     assert run.returncode == 0, run.stderr[-3000:]
     price, digit = run.stdout.strip().splitlines()
     assert price.startswith("[[29.1398") and digit == "[1]", run.stdout
+
+
+def test_the_model_repository_with_the_admin_token() -> None:
+    with LiveServer({"PADDLE_SERVE_ADMIN_TOKEN": "t0ken"}) as live:
+        client = httpclient.InferenceServerClient(live.url.removeprefix("http://"))
+        headers = {"Authorization": "Bearer t0ken"}
+        index = client.get_model_repository_index(headers=headers)
+        assert {m["name"]: m["state"] for m in index} == {"boston": "READY", "mnist": "READY"}
+        client.unload_model("mnist", headers=headers)
+        assert not client.is_model_ready("mnist") and client.is_model_ready("boston")
+        client.load_model("mnist", headers=headers)
+        assert client.is_model_ready("mnist") and client.is_server_ready()
+        with pytest.raises(utils.InferenceServerException, match="admin token"):
+            client.load_model("boston", headers={"Authorization": "Bearer wrong"})
