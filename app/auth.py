@@ -34,9 +34,9 @@ def admin_token(settings: Settings) -> bytes | None:
     return token.encode()
 
 
-def bearer(request: Request) -> bytes | None:
+def bearer(authorization: str | None) -> bytes | None:
     """The token of an `Authorization: Bearer <token>` header, or None."""
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    scheme, _, value = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         return None
     return value.strip().encode()
@@ -47,7 +47,7 @@ async def require_admin(request: Request) -> None:
     expected: bytes | None = request.app.state.admin_token
     if expected is None:
         raise Forbidden(f"the model repository API is off; {TURN_ON}")
-    sent = bearer(request)
+    sent = bearer(request.headers.get("authorization"))
     if sent is None:
         message = "send the admin token as Authorization: Bearer <token>"
         raise Unauthorized(message, headers={"WWW-Authenticate": "Bearer"})
@@ -71,9 +71,8 @@ def inference_refusal(authorization: str | None, tokens: tuple[bytes, ...]) -> t
     (401 or 403, the message)."""
     if not tokens:
         return None
-    scheme, _, value = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
+    sent = bearer(authorization)
+    if sent is None:
         return 401, "this server needs an API token: send Authorization: Bearer <token>"
-    sent = value.strip().encode()
     matches = [hmac.compare_digest(sent, token) for token in tokens]  # every one: no early exit
     return None if any(matches) else (403, "the API token is not one this server accepts")

@@ -46,6 +46,10 @@ class Metrics:
         )
         self.rejected = Counter("inference_rejected_total", "Requests answered 503", ["reason"], registry=r)
         self._admission(r)
+        self._models(r)
+
+    def _models(self, r: CollectorRegistry) -> None:
+        """The models served, and their reloads (`app.service`)."""
         self.reloads = Counter(
             "model_reloads_total",
             "Reloads and unloads after start-up, by model and outcome (loaded, failed, unloaded)",

@@ -81,8 +81,7 @@ class Registry:
         """Stop serving `name`; returns the pipeline it served."""
         slot = self.slots[name]
         old, slot.pipeline, slot.status = slot.pipeline, None, "unloaded"
-        slot.error = "unloaded through the repository API; POST /v2/repository/models/{name}/load"
-        slot.error = slot.error.replace("{name}", name)
+        slot.error = f"unloaded through the repository API; POST /v2/repository/models/{name}/load"
         return old
 
     def public(self, message: str) -> str:

@@ -43,19 +43,15 @@ from scripts.live_server import free_port
 
 ENV_PREFIX = "PADDLE_SERVE_"
 DIGIT_BODY, DIGIT_TYPE = multipart("file", "digit.png", digit_png(), "image/png")
+(PIXELS_BODY, PIXELS_JSON), (IMAGE_BODY, IMAGE_JSON) = v2_pixels_body(), v2_image_body()
+MNIST_INFER, HEADER_LENGTH = "/v2/models/mnist/infer", "Inference-Header-Content-Length"
 CASES: dict[str, Request] = {
     "livez": Request("GET", "/livez"),
     "price": Request("POST", "/predict/price", price_body(), "application/json"),
     "digit": Request("POST", "/predict/digit", DIGIT_BODY, DIGIT_TYPE),
     "v2_price": Request("POST", "/v2/models/boston/infer", v2_price_body(), "application/json"),
-    "v2_pixels": Request(
-        "POST", "/v2/models/mnist/infer", v2_pixels_body()[0], None,
-        (("Inference-Header-Content-Length", v2_pixels_body()[1]),),
-    ),
-    "v2_image": Request(
-        "POST", "/v2/models/mnist/infer", v2_image_body()[0], None,
-        (("Inference-Header-Content-Length", v2_image_body()[1]),),
-    ),
+    "v2_pixels": Request("POST", MNIST_INFER, PIXELS_BODY, None, ((HEADER_LENGTH, PIXELS_JSON),)),
+    "v2_image": Request("POST", MNIST_INFER, IMAGE_BODY, None, ((HEADER_LENGTH, IMAGE_JSON),)),
 }  # fmt: skip
 V2_CASES = ("v2_price", "v2_pixels", "v2_image")
 # MLServer's REST does not implement the binary tensor data extension: it gets the same tensors in
