@@ -9,8 +9,6 @@ MLServer's settings.json and one model-settings.json per model.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -18,24 +16,17 @@ import numpy as np
 
 from models.artifacts import load_model
 from models.features import MinMaxScaling
+from scripts.venvs import isolated_venv
 
 MLSERVER = "mlserver==1.7.1"
 # What the service's preprocessing and backend import; uvloop 0.22 changed get_event_loop(), which
 # MLServer 1.7.1's inference workers call at start ("There is no current event loop").
 EXTRA = ("scipy", "pillow", "onnxruntime", "uvloop<0.22")
-REPO = Path(__file__).resolve().parent.parent
-VENV = REPO / ".cache" / "venvs" / MLSERVER.replace("==", "-")
 
 
 def mlserver_command() -> Path:
     """The `mlserver` command of MLServer's virtual environment, made on first use (a minute or two)."""
-    command = VENV / "bin" / "mlserver"
-    if not (VENV / ".installed").exists():
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
-        pip = [str(VENV / "bin" / "python"), "-m", "pip", "install", "--quiet", MLSERVER, *EXTRA]
-        subprocess.run(pip, check=True)
-        (VENV / ".installed").touch()
-    return command
+    return isolated_venv(MLSERVER, *EXTRA) / "bin" / "mlserver"
 
 
 def export(models_dir: Path, out: Path) -> None:

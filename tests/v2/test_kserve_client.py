@@ -19,7 +19,7 @@ from PIL import Image
 from models.features import BOSTON_FEATURES
 from scripts.live_server import LiveServer
 from tests.app.conftest import drawn_digit_png
-from tests.kserve_venv import KSERVE, VENV, kserve_python
+from tests.kserve_venv import KSERVE, kserve_python
 
 ROWS = [
     [0.00632, 18.0, 2.31, 0.0, 0.538, 6.575, 65.2, 4.09, 1.0, 296.0, 15.3, 396.9, 4.98],
@@ -31,7 +31,7 @@ def test_kserve_rest_client_reads_both_models(tmp_path: Path) -> None:
     try:
         python = kserve_python()
     except (subprocess.SubprocessError, OSError) as exc:
-        pytest.fail(f"could not install {KSERVE} in {VENV}: {exc}")
+        pytest.fail(f"could not install {KSERVE}: {exc}")
     png = drawn_digit_png(size=160)
     (tmp_path / "digit.png").write_bytes(png)
     with LiveServer() as server:

@@ -1,13 +1,11 @@
 """The model repository API: the admin token, load (reload in place), unload, a broken folder.
 
-Two fixture model sets whose answers differ (tests/app's and tests/hardening's); the served
-folders are symlinks the tests switch between them.
+Two fixture model sets whose answers differ and a broken folder, as scripts/reload_soak.py makes
+them; the served folders are symlinks the tests switch between them.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,34 +13,19 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from scripts.reload_soak import folders as reload_folders
+from scripts.reload_soak import point
 from tests.app.conftest import drawn_digit_png, make_client
 from tests.app.model_fixtures import ROW
-from tests.app.model_fixtures import write_models as write_a
-from tests.hardening.fixture_models import write_models as write_b
 
 TOKEN = "s3cret-admin-token"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 ROUTES = ["/v2/repository/index", "/v2/repository/models/boston/load", "/v2/repository/models/mnist/unload"]
 
 
-def point(models: Path, name: str, target: Path) -> None:
-    """Switch the served folder `models/name` to `target` in one rename."""
-    link = models / f".{name}.next"
-    link.unlink(missing_ok=True)
-    link.symlink_to(target, target_is_directory=True)
-    os.replace(link, models / name)
-
-
 @pytest.fixture()
 def folders(tmp_path: Path) -> dict[str, Path]:
-    a, b, served = write_a(tmp_path / "a"), write_b(tmp_path / "b"), tmp_path / "served"
-    served.mkdir()
-    for name in ("boston", "mnist"):
-        point(served, name, a / name)
-    broken = tmp_path / "broken"
-    shutil.copytree(a / "boston", broken / "boston")
-    (broken / "boston" / "model.pdparams").write_bytes(b"not the file the card hashed")
-    return {"a": a, "b": b, "served": served, "broken": broken}
+    return reload_folders(tmp_path)
 
 
 @pytest.fixture()
