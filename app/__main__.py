@@ -28,6 +28,9 @@ def main() -> None:
         loop="uvloop",
         http=PROTOCOL,  # httptools, with each request's arrival time for admission (app/protocol.py)
         access_log=False,
+        # Longer than clients keep an idle connection (httpx: 5 s, uvicorn's own default too): with
+        # equal timeouts a client may send on a connection the server is closing (a ReadError).
+        timeout_keep_alive=settings.keep_alive_s,
     )
 
 

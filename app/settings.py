@@ -51,6 +51,9 @@ class Settings(BaseSettings):
         ge=0,
         description="child processes per worker that prepare digit uploads and run the network (0: none)",
     )
+    keep_alive_s: int = Field(
+        default=75, gt=0, description="how long an idle keep-alive connection stays open (seconds)"
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, gt=0, lt=65536)
     probe_port: int = Field(
