@@ -10,6 +10,8 @@ import uvicorn
 from app.protocol import PROTOCOL
 from app.settings import Settings
 
+WORKER_READY_TIMEOUT_S = 120
+
 
 def _exit_zero(signum: int, frame: FrameType | None) -> None:
     """uvicorn re-raises SIGTERM after its graceful shutdown; end with status 0, not 'killed by signal'."""
@@ -31,6 +33,10 @@ def main() -> None:
         # Longer than clients keep an idle connection (httpx: 5 s, uvicorn's own default too): with
         # equal timeouts a client may send on a connection the server is closing (a ReadError).
         timeout_keep_alive=settings.keep_alive_s,
+        # With several workers, SIGHUP to this process replaces each worker in turn, the new one
+        # serving before the old one stops; loading the models can take longer than uvicorn's 5 s
+        # on a busy machine, and a replacement not ready in time aborts the whole restart.
+        timeout_worker_healthcheck=WORKER_READY_TIMEOUT_S,
     )
 
 

@@ -2,17 +2,20 @@
 
 The repository routes are off unless `PADDLE_SERVE_ADMIN_TOKEN` (or a file named by
 `PADDLE_SERVE_ADMIN_TOKEN_FILE`, for Docker and Kubernetes secrets) gives a token. With
-`PADDLE_SERVE_API_TOKENS` (comma-separated, so that a token can be rotated), every inference
-request (`/predict/*`, `/v2/models/*/infer`) needs one of them; `ServiceMiddleware` checks it.
+`PADDLE_SERVE_API_TOKENS` (comma-separated, so that a token can be rotated; or
+`PADDLE_SERVE_API_TOKENS_FILE`, one per line), every inference request (`/predict/*`,
+`/v2/models/*/infer`) needs one of them; `ServiceMiddleware` checks it.
 Tokens are compared in constant time and never logged, echoed in an error or exported as a metric.
 """
 
 from __future__ import annotations
 
 import hmac
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, Request
+from pydantic import SecretStr
 
 from app.errors import Forbidden, Unauthorized
 from app.settings import Settings
@@ -20,13 +23,20 @@ from app.settings import Settings
 TURN_ON = "set PADDLE_SERVE_ADMIN_TOKEN (or PADDLE_SERVE_ADMIN_TOKEN_FILE) to turn it on"
 
 
+def _secret(value: SecretStr | None, file: Path | None) -> str | None:
+    """A setting's value, or the text of the file another setting names (a Docker or Kubernetes
+    secret), or None when neither is set."""
+    if value is not None:
+        return value.get_secret_value()
+    if file is not None:
+        return file.read_text(encoding="utf-8")
+    return None
+
+
 def admin_token(settings: Settings) -> bytes | None:
     """The admin token from the environment or its file (surrounding whitespace dropped), or None."""
-    if settings.admin_token is not None:
-        token = settings.admin_token.get_secret_value()
-    elif settings.admin_token_file is not None:
-        token = settings.admin_token_file.read_text(encoding="utf-8")
-    else:
+    token = _secret(settings.admin_token, settings.admin_token_file)
+    if token is None:
         return None
     token = token.strip()
     if not token:
@@ -59,11 +69,14 @@ AdminDep = Annotated[None, Depends(require_admin)]
 
 
 def api_tokens(settings: Settings) -> tuple[bytes, ...]:
-    """The inference tokens, or () when inference is open."""
-    if settings.api_tokens is None:
+    """The inference tokens (separated by commas or new lines), or () when inference is open."""
+    tokens = _secret(settings.api_tokens, settings.api_tokens_file)
+    if tokens is None:
         return ()
-    tokens = [t.strip() for t in settings.api_tokens.get_secret_value().split(",")]
-    return tuple(t.encode() for t in tokens if t)
+    found = tuple(t.strip().encode() for t in tokens.replace("\n", ",").split(",") if t.strip())
+    if not found:
+        raise ValueError("PADDLE_SERVE_API_TOKENS (or its file) holds no token")
+    return found
 
 
 def inference_refusal(authorization: str | None, tokens: tuple[bytes, ...]) -> tuple[int, str] | None:

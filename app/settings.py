@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     api_tokens: SecretStr | None = Field(
         default=None, description="comma-separated bearer tokens every inference request needs (off: open)"
     )
+    api_tokens_file: Path | None = Field(
+        default=None, description="a file holding the inference tokens, one per line (a secret)"
+    )
 
     @property
     def digit_in_flight_limit(self) -> int:

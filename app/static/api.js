@@ -13,11 +13,37 @@ export class ApiError extends Error {
   }
 }
 
+// The API token the user entered (servers started with PADDLE_SERVE_API_TOKENS need one on
+// every prediction). Kept for this tab only (sessionStorage), sent as a bearer token.
+const TOKEN_KEY = "paddle-serve-api-token";
+
+/** The token the user entered, or "". */
+export function apiToken() {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY) || "";
+  } catch {
+    return "";  // storage blocked: the page still works without a token
+  }
+}
+
+/** Remember the token for this tab ("" forgets it). */
+export function setApiToken(token) {
+  try {
+    if (token) sessionStorage.setItem(TOKEN_KEY, token);
+    else sessionStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // storage blocked: nothing to remember it in
+  }
+}
+
 /** fetch() a URL and return its JSON body; throw ApiError for network errors and 4xx/5xx. */
 export async function callApi(url, options = {}) {
+  const headers = { Accept: "application/json", ...(options.headers || {}) };
+  const token = apiToken();
+  if (token) headers.Authorization = `Bearer ${token}`;
   let response;
   try {
-    response = await fetch(url, { headers: { Accept: "application/json" }, ...options });
+    response = await fetch(url, { ...options, headers });
   } catch (err) {
     throw new ApiError(`Could not reach the service (${err.message || "network error"}). ` +
       "Check that it is running and try again.");
@@ -34,9 +60,15 @@ export async function callApi(url, options = {}) {
       { status: response.status, code: "bad_response" });
   }
   const err = body && typeof body === "object" ? body.error : null;
-  const message = err && err.message
+  let message = err && err.message
     ? err.message
     : `The service answered ${response.status} ${response.statusText || ""}`.trim() + ".";
+  if (response.status === 401 || (response.status === 403 && token)) {
+    message = response.status === 401
+      ? "This server needs an API token: enter it under \"API token\" at the top of the page."
+      : "The server did not accept this API token: check it under \"API token\" at the top of the page.";
+    document.dispatchEvent(new CustomEvent("api-token-needed"));
+  }
   throw new ApiError(message, {
     status: response.status,
     code: (err && err.code) || "http_error",
@@ -49,7 +81,7 @@ export async function callApi(url, options = {}) {
 export function postJson(url, data) {
   return callApi(url, {
     method: "POST",
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    headers: { "Content-Type": "application/json" },
     body: JSON.stringify(data),
   });
 }

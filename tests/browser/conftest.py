@@ -34,6 +34,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 READY_TIMEOUT_S = 90.0
+API_TOKEN = "page-test-token"  # a test value, not a secret
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -63,22 +64,22 @@ def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
         ) from None
 
 
-def _server_env() -> dict[str, str]:
+def _server_env(extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PADDLE_SERVE_")}
     if os.environ.get("BROWSER_TEST_MODELS_DIR"):
         env["PADDLE_SERVE_MODELS_DIR"] = os.environ["BROWSER_TEST_MODELS_DIR"]
-    return env
+    return env | extra
 
 
-@pytest.fixture(scope="package")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def _serve(log: Path, extra_env: dict[str, str]) -> Iterator[str]:
     """The real app (`app.main:app`) with the committed models, on a free port; killed at the end."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("browser-server") / "server.log"
     cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=_server_env())
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=_server_env(extra_env)
+        )
     try:
         _wait_ready(proc, url, log)
         yield url
@@ -89,6 +90,19 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="package")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The service as it starts by default: inference open."""
+    yield from _serve(tmp_path_factory.mktemp("browser-server") / "server.log", {})
+
+
+@pytest.fixture(scope="package")
+def token_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The service with inference tokens (PADDLE_SERVE_API_TOKENS=API_TOKEN)."""
+    log = tmp_path_factory.mktemp("browser-token-server") / "server.log"
+    yield from _serve(log, {"PADDLE_SERVE_API_TOKENS": f"an-old-token,{API_TOKEN}"})
 
 
 @pytest.fixture(scope="package")

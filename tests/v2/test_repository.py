@@ -118,21 +118,46 @@ def test_the_token_can_come_from_a_file(folders: dict[str, Path], tmp_path: Path
         assert c.post("/v2/repository/index", headers={"Authorization": "Bearer x"}).status_code == 403
 
 
+def inference_requests() -> list[tuple[str, dict[str, Any]]]:
+    """One valid request to each inference route: every one of them needs a token."""
+    png = drawn_digit_png()
+    features = {
+        "inputs": [{"name": "features", "shape": [1, 13], "datatype": "FP64", "data": list(ROW.values())}]
+    }
+    pixels = {"inputs": [{"name": "pixels", "shape": [1, 28, 28], "datatype": "UINT8", "data": [7] * 784}]}
+    return [
+        ("/predict/price", {"json": ROW}),
+        ("/predict/price/batch", {"json": {"instances": [ROW]}}),
+        ("/predict/digit", {"files": {"file": ("d.png", png, "image/png")}}),
+        ("/predict/digit/batch", {"files": [("files", ("d.png", png, "image/png"))]}),
+        ("/v2/models/boston/infer", {"json": features}),
+        ("/v2/models/mnist/infer", {"json": pixels}),
+    ]
+
+
 def test_api_tokens_guard_inference_and_nothing_else(folders: dict[str, Path]) -> None:
     with make_client(folders["served"], prepare_processes=0, api_tokens="old-token, new-token") as c:
-        v2 = {
-            "inputs": [{"name": "features", "shape": [1, 13], "datatype": "FP64", "data": list(ROW.values())}]
-        }
-        for path, kwargs in [("/predict/price", {"json": ROW}), ("/v2/models/boston/infer", {"json": v2})]:
+        for path, kwargs in inference_requests():
             missing = c.post(path, **kwargs)
             assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer", path
             wrong = c.post(path, headers={"Authorization": "Bearer other"}, **kwargs)
             assert wrong.status_code == 403 and "other" not in wrong.text, path
             for token in ("old-token", "new-token"):  # both, while one is rotated out
-                assert c.post(path, headers={"Authorization": f"Bearer {token}"}, **kwargs).status_code == 200
+                right = c.post(path, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+                assert right.status_code == 200, (path, right.text)
         for path in ("/livez", "/readyz", "/metrics", "/v2/health/ready", "/v2/models/boston", "/"):
             assert c.get(path).status_code == 200, path
         assert "new-token" not in c.get("/metrics").text
         schema = c.get("/openapi.json").json()
         assert schema["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}
         assert schema["paths"]["/v2/repository/index"]["post"]["security"] == [{"bearer": []}]
+
+
+def test_api_tokens_can_come_from_a_file(folders: dict[str, Path], tmp_path: Path) -> None:
+    secret = tmp_path / "api-tokens"
+    secret.write_text("old-token\nnew-token\n")
+    with make_client(folders["served"], prepare_processes=0, api_tokens_file=secret) as c:
+        for token, status in (("old-token", 200), ("new-token", 200), ("old-token,new-token", 403)):
+            r = c.post("/predict/price", json=ROW, headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == status, token
+        assert c.post("/predict/price", json=ROW).status_code == 401
