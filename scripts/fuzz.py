@@ -4,6 +4,7 @@
     python scripts/fuzz.py --phases examples,fuzzing --max-examples 25 --min-cases 100   # CI form
     python scripts/fuzz.py --url http://127.0.0.1:8000                         # an already running server
     python scripts/fuzz.py --schema dataplane.json --include-path-regex '^/v2'   # another API's spec
+    python scripts/fuzz.py --token T --exclude-path-regex 'unload$'   # the server needs token T
 
 Checks: no 5xx, documented status codes, content types and response schemas (errors included).
 Prints schemathesis' own report (failures come with a curl line to reproduce them), then the
@@ -44,6 +45,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--schema", help="an OpenAPI file to test the server against (default: its own)")
     parser.add_argument("--include-path-regex", help="only the operations whose path matches")
     parser.add_argument("--exclude-path-regex", help="not the operations whose path matches")
+    parser.add_argument(
+        "--token",
+        help="send `Authorization: Bearer TOKEN`; the server this script starts takes it as its admin"
+        " token and its one API token",
+    )
     return parser.parse_args(argv)
 
 
@@ -55,6 +61,8 @@ def schemathesis_command(args: argparse.Namespace, url: str, report_dir: Path) -
         paths += ["--include-path-regex", args.include_path_regex]
     if args.exclude_path_regex:
         paths += ["--exclude-path-regex", args.exclude_path_regex]
+    if args.token:
+        paths += ["--header", f"Authorization: Bearer {args.token}"]
     return [
         sys.executable, "-c", RUN_SCHEMATHESIS, "run", *schema, *paths,
         "--checks", args.checks,
@@ -114,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.url:
         return fuzz(args, args.url.rstrip("/"))
     env = {"PADDLE_SERVE_MODELS_DIR": args.models_dir} if args.models_dir else {}
+    if args.token:
+        env |= {"PADDLE_SERVE_ADMIN_TOKEN": args.token, "PADDLE_SERVE_API_TOKENS": args.token}
     server = LiveServer(env).start()
     try:
         code = fuzz(args, server.url)

@@ -77,8 +77,20 @@ def test_container_runs_locked_down() -> None:
         "readOnlyRootFilesystem": True,
         "capabilities": {"drop": ["ALL"]},
     }
-    mounts = {m["mountPath"] for m in _container()["volumeMounts"]}
-    assert mounts == {"/tmp"}
+    mounts = {m["mountPath"]: m for m in _container()["volumeMounts"]}
+    assert set(mounts) == {"/tmp", "/run/secrets/paddle-serve"}
+    assert mounts["/run/secrets/paddle-serve"]["readOnly"] is True
+
+
+def test_the_admin_token_comes_from_a_secret_file() -> None:
+    pod = _by_kind("Deployment")["spec"]["template"]["spec"]
+    env = {item["name"]: item.get("value") for item in _container()["env"]}
+    mount = next(m for m in _container()["volumeMounts"] if m["mountPath"] == "/run/secrets/paddle-serve")
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    assert env["PADDLE_SERVE_ADMIN_TOKEN_FILE"] == f"{mount['mountPath']}/admin-token"
+    assert "PADDLE_SERVE_ADMIN_TOKEN" not in env  # never the token itself in the manifest
+    assert volume["secret"]["secretName"] == "paddle-serve-tokens"
+    assert volume["secret"]["defaultMode"] == 0o440 and pod["securityContext"]["fsGroup"] == 10001
 
 
 def test_service_and_hpa_point_at_the_deployment() -> None:

@@ -64,6 +64,7 @@ def test_the_predictor_is_this_image_speaking_v2_with_the_locked_down_context() 
     k8s = yaml.safe_load((REPO / "deploy" / "k8s" / "deployment.yaml").read_text())["spec"]["template"][
         "spec"
     ]
-    locked = {**k8s["securityContext"], **k8s["containers"][0]["securityContext"]}
+    pod = {k: v for k, v in k8s["securityContext"].items() if k != "fsGroup"}  # pod-level only
+    locked = {**pod, **k8s["containers"][0]["securityContext"]}
     assert container["securityContext"] == locked
     assert container["resources"] == k8s["containers"][0]["resources"] == model["resources"]

@@ -113,3 +113,14 @@ def test_k8s_settings_are_real_settings() -> None:
     deployment = yaml.safe_load((REPO / "deploy/k8s/deployment.yaml").read_text())
     env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
     assert {item["name"] for item in env} <= SETTINGS_ENV
+
+
+def test_the_compose_tokens_overlay_reads_the_tokens_from_git_ignored_secret_files() -> None:
+    overlay = yaml.safe_load((REPO / "deploy/compose.tokens.yml").read_text())
+    api = overlay["services"]["api"]
+    assert set(api["environment"]) == {"PADDLE_SERVE_ADMIN_TOKEN_FILE", "PADDLE_SERVE_API_TOKENS_FILE"}
+    assert set(api["environment"]) <= SETTINGS_ENV
+    for name in api["secrets"]:
+        assert f"/run/secrets/{name}" in api["environment"].values()
+        assert overlay["secrets"][name]["file"].startswith("${PADDLE_SERVE_SECRETS_DIR:-./secrets}/")
+    assert "/secrets/" in (REPO / ".gitignore").read_text().splitlines()
