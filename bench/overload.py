@@ -12,6 +12,7 @@ status): it shares the machine's cores with the server, so say so beside the num
 the server closes after a 503 (`Connection: close`) is opened again; that is not an error.
 
     python -m bench.overload                                          # 5 steps x 2 routes, 8 s each
+    python -m bench.overload --routes v2_price,v2_digit               # the Open Inference Protocol's
     python -m bench.overload --steps 32 --duration 2 --warmup 0 --routes price   # smoke test
 """
 
@@ -33,15 +34,24 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from bench.fixtures import digit_png, models_root, price_body
+from bench.fixtures import digit_png, models_root, price_body, v2_image_body, v2_price_body
 from bench.loadgen import multipart
 from bench.servers import REPO, Server
 from scripts.live_server import free_port, process_tree
 
 DIGIT_BODY, DIGIT_TYPE = multipart("file", "digit.png", digit_png(), "image/png")
+V2_IMAGE, V2_IMAGE_HEADER = v2_image_body()  # the same PNG, in Triton's binary tensor extension
+# route: (path, body, content type, "Name: value" header lines to add)
 ROUTES = {
-    "price": ("/predict/price", price_body(), "application/json"),
-    "digit": ("/predict/digit", DIGIT_BODY, DIGIT_TYPE),
+    "price": ("/predict/price", price_body(), "application/json", ""),
+    "digit": ("/predict/digit", DIGIT_BODY, DIGIT_TYPE, ""),
+    "v2_price": ("/v2/models/boston/infer", v2_price_body(), "application/json", ""),
+    "v2_digit": (
+        "/v2/models/mnist/infer",
+        V2_IMAGE,
+        "application/octet-stream",
+        f"Inference-Header-Content-Length: {V2_IMAGE_HEADER}\r\n",
+    ),
 }
 STEPS = (32, 128, 256, 512, 1024)
 PROBE_INTERVAL_S = 0.1
@@ -64,8 +74,8 @@ class Tally:
             self.ok_latencies.append(seconds)
 
 
-def raw_request(path: str, body: bytes, content_type: str, port: int) -> bytes:
-    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {content_type}\r\n"
+def raw_request(path: str, body: bytes, content_type: str, port: int, extra: str = "") -> bytes:
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {content_type}\r\n{extra}"
     return (head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
 
@@ -144,8 +154,8 @@ async def drive(port: int, raw: bytes, connections: int, seconds: float) -> Tall
 
 def run_load(port: int, route: str, connections: int, seconds: float, probe_port: int = 0) -> Tally:
     """The load, with the probes (service port, and probe port if any) in a process of their own."""
-    path, body, content_type = ROUTES[route]
-    raw = raw_request(path, body, content_type, port)
+    path, body, content_type, extra = ROUTES[route]
+    raw = raw_request(path, body, content_type, port, extra)
     receiver, sender = multiprocessing.get_context("fork").Pipe(duplex=False)
     ports = [port, probe_port] if probe_port else [port]
     prober = multiprocessing.get_context("fork").Process(target=probe_process, args=(ports, seconds, sender))
@@ -212,9 +222,9 @@ def measure(server: Server, route: str, connections: int, args: argparse.Namespa
 
 def hold_slot(port: int, route: str) -> socket.socket:
     """A request of `route` sent half-way: admitted, it holds its class's slot until the socket closes."""
-    path, body, content_type = ROUTES[route]
+    path, body, content_type, extra = ROUTES[route]
     sock = socket.create_connection(("127.0.0.1", port))
-    request = raw_request(path, body, content_type, port)
+    request = raw_request(path, body, content_type, port, extra)
     sock.sendall(request[: len(request) - len(body) // 2])
     time.sleep(0.2)  # its headers are parsed and admitted well within this
     return sock
@@ -284,7 +294,7 @@ def print_report(report: dict[str, Any]) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--routes", default="price,digit")
+    p.add_argument("--routes", default="price,digit", help=f"comma-separated, of {','.join(ROUTES)}")
     p.add_argument("--steps", default=",".join(map(str, STEPS)), help="connection counts")
     p.add_argument("--duration", type=float, default=8.0, help="seconds measured per step")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of load before each step")
