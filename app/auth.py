@@ -23,19 +23,23 @@ from app.settings import Settings
 TURN_ON = "set PADDLE_SERVE_ADMIN_TOKEN (or PADDLE_SERVE_ADMIN_TOKEN_FILE) to turn it on"
 
 
-def _secret(value: SecretStr | None, file: Path | None) -> str | None:
-    """A setting's value, or the text of the file another setting names (a Docker or Kubernetes
-    secret), or None when neither is set."""
+def _secret(value: SecretStr | None, file: Path | None, setting: str) -> str | None:
+    """A setting's value, or the text of the file `setting` names (a Docker or Kubernetes secret),
+    or None when neither is set; a file that cannot be read stops the start with its path."""
     if value is not None:
         return value.get_secret_value()
-    if file is not None:
+    if file is None:
+        return None
+    try:
         return file.read_text(encoding="utf-8")
-    return None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ValueError(f"PADDLE_SERVE_{setting}_FILE: cannot read {file}: {reason}") from None
 
 
 def admin_token(settings: Settings) -> bytes | None:
     """The admin token from the environment or its file (surrounding whitespace dropped), or None."""
-    token = _secret(settings.admin_token, settings.admin_token_file)
+    token = _secret(settings.admin_token, settings.admin_token_file, "ADMIN_TOKEN")
     if token is None:
         return None
     token = token.strip()
@@ -70,7 +74,7 @@ AdminDep = Annotated[None, Depends(require_admin)]
 
 def api_tokens(settings: Settings) -> tuple[bytes, ...]:
     """The inference tokens (separated by commas or new lines), or () when inference is open."""
-    tokens = _secret(settings.api_tokens, settings.api_tokens_file)
+    tokens = _secret(settings.api_tokens, settings.api_tokens_file, "API_TOKENS")
     if tokens is None:
         return ()
     found = tuple(t.strip().encode() for t in tokens.replace("\n", ",").split(",") if t.strip())

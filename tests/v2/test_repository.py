@@ -161,3 +161,11 @@ def test_api_tokens_can_come_from_a_file(folders: dict[str, Path], tmp_path: Pat
             r = c.post("/predict/price", json=ROW, headers={"Authorization": f"Bearer {token}"})
             assert r.status_code == status, token
         assert c.post("/predict/price", json=ROW).status_code == 401
+
+
+def test_a_token_file_that_cannot_be_read_stops_the_start_naming_it(
+    folders: dict[str, Path], tmp_path: Path
+) -> None:
+    for setting in ("admin_token_file", "api_tokens_file"):
+        with pytest.raises(ValueError, match=f"PADDLE_SERVE_{setting.upper()}: cannot read .*missing"):
+            make_client(folders["served"], prepare_processes=0, **{setting: tmp_path / "missing"})
