@@ -63,7 +63,8 @@ def test_committed_boston_folder_reproduces_its_card() -> None:
     np.testing.assert_array_equal(card["normalization"]["min"], split.minimum)
     metrics = boston.evaluate(loaded.network, split)
     for key, value in metrics.items():
-        assert card["metrics"][key] == value, key  # exactly
+        # float32 sums: another CPU's kernels may differ in the last bits (seen: 3e-8 relative)
+        assert card["metrics"][key] == pytest.approx(value, rel=1e-6), key
     optimum = closed_form(split)
     assert abs(metrics["test_mse"] - optimum.test_mse) / optimum.test_mse < 0.01
     assert card["metrics"]["closed_form_test_mse"] == pytest.approx(optimum.test_mse, rel=1e-12)
