@@ -275,3 +275,35 @@ def test_a_burst_gets_correct_answers_or_clean_refusals(
             assert int(response.headers["retry-after"]) >= 1
     assert_never_shed(server)
     assert "Traceback" not in server.log()
+
+
+def test_the_v2_infer_routes_share_their_models_class_and_are_shed_in_the_v2_shape(
+    server: LiveServer,
+) -> None:
+    """A held price slot sheds `/v2/models/boston/infer` too (503, Retry-After, `{"error": "..."}`);
+    `/v2/models/mnist/infer`, in the digit class, is served meanwhile."""
+    features = {"name": "features", "shape": [1, 13], "datatype": "FP64", "data": list(PRICE.values())}
+    pixels = {"name": "pixels", "shape": [1, 28, 28], "datatype": "UINT8", "data": [0] * 784}
+    boston, mnist = server.url + "/v2/models/boston/infer", server.url + "/v2/models/mnist/infer"
+    idle = httpx.post(boston, json={"inputs": [features]}, timeout=30)
+    assert idle.status_code == 200, idle.text
+    holder = Holder(server, "price")
+
+    async def scenario() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            waiting = asyncio.create_task(client.post(boston, json={"inputs": [features]}))
+            line = 'admission_waiting{route_class="price"} 1.0'
+            while line not in await asyncio.to_thread(metrics, server):
+                await asyncio.sleep(0.02)
+            burst = [client.post(boston, json={"inputs": [features]}) for _ in range(4)]
+            shed = list(await asyncio.gather(*burst))
+            other = await client.post(mnist, json={"inputs": [pixels]})
+            holder.finish()
+            return [*shed, other, await waiting]
+
+    *shed, other, waited = asyncio.run(scenario())
+    for response in shed:
+        assert response.status_code == 503 and int(response.headers["retry-after"]) >= 1
+        assert set(response.json()) == {"error"} and "price" in response.json()["error"]
+    assert other.status_code == 200 and other.json()["model_name"] == "mnist"
+    assert waited.status_code == 200 and waited.json()["outputs"] == idle.json()["outputs"]
