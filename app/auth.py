@@ -17,7 +17,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from pydantic import SecretStr
 
-from app.errors import Forbidden, Unauthorized
+from app.errors import Forbidden, ServiceError, Unauthorized
 from app.settings import Settings
 
 TURN_ON = "set PADDLE_SERVE_ADMIN_TOKEN (or PADDLE_SERVE_ADMIN_TOKEN_FILE) to turn it on"
@@ -63,13 +63,17 @@ async def require_admin(request: Request) -> None:
         raise Forbidden(f"the model repository API is off; {TURN_ON}")
     sent = bearer(request.headers.get("authorization"))
     if sent is None:
-        message = "send the admin token as Authorization: Bearer <token>"
-        raise Unauthorized(message, headers={"WWW-Authenticate": "Bearer"})
+        raise _no_token("send the admin token as Authorization: Bearer <token>")
     if not hmac.compare_digest(sent, expected):
         raise Forbidden("the admin token is not the one this server was given")
 
 
 AdminDep = Annotated[None, Depends(require_admin)]
+
+
+def _no_token(message: str) -> Unauthorized:
+    """The 401 of a request without a bearer token, with the challenge that names the scheme."""
+    return Unauthorized(message, headers={"WWW-Authenticate": "Bearer"})
 
 
 def api_tokens(settings: Settings) -> tuple[bytes, ...]:
@@ -83,13 +87,13 @@ def api_tokens(settings: Settings) -> tuple[bytes, ...]:
     return found
 
 
-def inference_refusal(authorization: str | None, tokens: tuple[bytes, ...]) -> tuple[int, str] | None:
-    """None if the `Authorization` header holds one of `tokens` (or none is required), else
-    (401 or 403, the message)."""
+def inference_refusal(authorization: str | None, tokens: tuple[bytes, ...]) -> ServiceError | None:
+    """None if the `Authorization` header holds one of `tokens` (or none is required), else the
+    401 (no token) or 403 (a wrong one) to answer."""
     if not tokens:
         return None
     sent = bearer(authorization)
     if sent is None:
-        return 401, "this server needs an API token: send Authorization: Bearer <token>"
+        return _no_token("this server needs an API token: send Authorization: Bearer <token>")
     matches = [hmac.compare_digest(sent, token) for token in tokens]  # every one: no early exit
-    return None if any(matches) else (403, "the API token is not one this server accepts")
+    return None if any(matches) else Forbidden("the API token is not one this server accepts")

@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.admission import LIMIT, Admission, Gate
 from app.auth import inference_refusal
-from app.errors import Overloaded, PayloadTooLarge, error_body
+from app.errors import Overloaded, PayloadTooLarge, ServiceError, error_body
 from app.logging import request_id_for, set_request_id
 from app.metrics import Metrics
 from app.protocol import EXTENSION
@@ -46,7 +46,7 @@ def _must_close(scope: Scope) -> bool:
     return False
 
 
-Refusal = tuple[list[tuple[bytes, bytes]], bytes]  # a 503's headers and body
+Refusal = tuple[list[tuple[bytes, bytes]], bytes]  # an error response's headers and body
 
 
 def refusal(
@@ -58,10 +58,8 @@ def refusal(
     request; the request id in the body is this context's unless given.
     """
     error = Overloaded.retry_within(admission.message(gate, reason), admission.deadline_s)
-    details = [{"route_class": gate.name, "reason": reason}]
-    body = error_body(error.status, error.code, error.message, details, request_id, scope["path"])
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    headers += [(k.lower().encode(), v.encode()) for k, v in (error.headers or {}).items()]
+    error.details = [{"route_class": gate.name, "reason": reason}]
+    headers, body = _rendered(error, scope["path"], request_id)
     if _must_close(scope):
         headers.append((b"connection", b"close"))
     return headers, body
@@ -155,7 +153,7 @@ class ServiceMiddleware:
         except Exception:
             logger.exception("unhandled error in %s %s", scope["method"], scope["path"])
             if not state["started"]:
-                await _send_error(send_with_id, 500, "internal_error", "internal server error", scope["path"])
+                await _send_error(send_with_id, ServiceError("internal server error"), scope["path"])
         finally:
             self.metrics.in_flight.dec()
             self._observe(scope, int(state["status"]), time.perf_counter() - start)
@@ -165,7 +163,7 @@ class ServiceMiddleware:
         length = _header(scope, b"content-length")
         if length is not None and length.isdigit() and int(length) > limit:
             message = f"request body of {int(length)} bytes is over the limit of {limit} bytes"
-            await _send_error(send, 413, "payload_too_large", message, scope["path"])
+            await _send_error(send, PayloadTooLarge(message), scope["path"])
             return
         received = 0
 
@@ -184,16 +182,7 @@ class ServiceMiddleware:
             return
         refused = inference_refusal(_header(scope, b"authorization"), self.api_tokens)
         if refused is not None:  # an inference route without a right token
-            status, message = refused
-            headers = [(b"www-authenticate", b"Bearer")] if status == 401 else []
-            await _send_error(
-                send,
-                status,
-                "unauthorized" if status == 401 else "forbidden",
-                message,
-                scope["path"],
-                headers,
-            )
+            await _send_error(send, refused, scope["path"])
             return
         if await self._admitted(gate, scope, send):
             try:
@@ -234,16 +223,15 @@ class ServiceMiddleware:
             access_logger.handle(record)
 
 
-async def _send_error(
-    send: Send,
-    status: int,
-    code: str,
-    message: str,
-    path: str,
-    extra: list[tuple[bytes, bytes]] | None = None,
-) -> None:
-    body = error_body(status, code, message, path=path)
+def _rendered(error: ServiceError, path: str, request_id: str | None = None) -> Refusal:
+    """An error's response headers (its own, e.g. Retry-After, included) and JSON body."""
+    body = error_body(error.status, error.code, error.message, error.details, request_id, path)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    headers += extra or []
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    headers += [(k.lower().encode(), v.encode()) for k, v in (error.headers or {}).items()]
+    return headers, body
+
+
+async def _send_error(send: Send, error: ServiceError, path: str) -> None:
+    headers, body = _rendered(error, path)
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
