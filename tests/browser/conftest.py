@@ -170,6 +170,12 @@ def phone_page(phone: Any, server_url: str) -> Iterator[Any]:
 
 
 @pytest.fixture
+def token_page(desktop: Any, token_server_url: str) -> Iterator[Any]:
+    """A fresh page at desktop size on the server that needs an API token."""
+    yield from _open_page(desktop, token_server_url)
+
+
+@pytest.fixture
 def screenshot() -> Any:
     """Save a full-page screenshot as artifacts/screenshots/<name>.png; returns the path."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

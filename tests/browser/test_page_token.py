@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from tests.browser.conftest import API_TOKEN, _open_page
+from tests.browser.conftest import API_TOKEN
 from tests.browser.strokes import draw_digit
-
-
-@pytest.fixture
-def token_page(desktop: Any, token_server_url: str) -> Iterator[Any]:
-    yield from _open_page(desktop, token_server_url)
 
 
 def estimate(page: Any) -> None:

@@ -9,7 +9,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -38,10 +38,10 @@ def server(paths: dict[str, Path]) -> Iterator[LiveServer]:
         yield live
 
 
-def wait_for(condition: object, what: str, timeout: float = 60.0) -> None:
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        if condition():  # type: ignore[operator]
+        if condition():
             return
         time.sleep(0.2)
     raise TimeoutError(f"not within {timeout} s: {what}")
