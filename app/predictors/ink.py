@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
+from app.predictors.bars import without_border_bars
 from app.predictors.paper import EIGHT, Grey, Levels, levels, otsu
 from app.predictors.ruled import Mask, without_ruled_lines
 
@@ -25,6 +26,7 @@ LINE_MEND = 3  # px: a cleared line's pixels this near the remaining ink are put
 NEAR = 0.2  # marks within this fraction of the digit's size from it are part of it (a 5's top)
 PART_MASS = 0.02  # ... if they hold at least this fraction of its ink
 PART_LEVEL = 2.5  # ... and their mean ink is within this factor of its own
+SPAN = 0.9  # a mark this wide or tall (of the frame) reaches across it
 SOLID_FILL = 0.7  # a squarish mark filling this much of its box is a dot or a blot
 SPECK_MASS = 0.005  # marks with less than this fraction of the heaviest one's ink are specks
 RELATIVE = 0.12  # of the digit's strongest ink: weaker pixels are shading or texture, not strokes
@@ -88,6 +90,11 @@ def select_digit(ink: Grey) -> tuple[Mask, Levels] | None:
         kept = [1]
     else:
         found = marks(labels, ink, lv) if n else []
+        barred = [m.label for m in found if m.junk or m.spans(labels.shape)]
+        cleared = without_border_bars(mask, labels, ink, barred) if barred else mask
+        if cleared is not mask:  # a pen or a strip's edge cut off the digit it touched
+            labels, n = ndimage.label(cleared, EIGHT)
+            found = marks(labels, ink, lv) if n else []
         if found and all(m.junk for m in found):  # the digit may be merged with a shadow or a border
             labels = split_junk(labels, ink, found, lv)
             found = marks(labels, ink, lv)
@@ -143,6 +150,10 @@ class Mark:
         """A dot or a blot: it fills most of a squarish box, as no digit's strokes do."""
         bh, bw = self.box[1] - self.box[0], self.box[3] - self.box[2]
         return self.area > SOLID_FILL * bh * bw and max(bh, bw) < 2.0 * min(bh, bw)
+
+    def spans(self, shape: tuple[int, int]) -> bool:
+        """The mark reaches across the frame (a strip's edge, maybe with the digit on it)."""
+        return self.box[3] - self.box[2] >= SPAN * shape[1] or self.box[1] - self.box[0] >= SPAN * shape[0]
 
     def gap(self, box: tuple[int, int, int, int]) -> int:
         """Pixels between this mark's box and `box` (0 when they overlap)."""

@@ -63,6 +63,23 @@ def test_a_border_object_is_not_the_digit(side: str) -> None:
     assert distance(mnist_form(grey), CLEAN) < 3  # measured 0; the strip kept would give ~30
 
 
+@pytest.mark.parametrize(
+    ("where", "limit"),
+    [("bottom", 8.0), ("top", 10.0), ("narrow", 20.0)],  # measured 4.9, 7.0, 16.8; before 27, 41, 31
+)
+def test_a_strip_as_dark_as_the_digit_and_touching_it_is_cut_off(where: str, limit: float) -> None:
+    """One mark with the digit: no threshold splits them; the strip's depth along its side does."""
+    grey = drawing()
+    y, x = np.mgrid[0 : SIZE[1], 0 : SIZE[0]]
+    if where == "bottom":
+        grey[y > 240 + 0.05 * (x - 180)] = 20  # a tilted table edge under the 4's stem
+    elif where == "top":
+        grey[y < 75 + 0.04 * (x - 180)] = 20  # over the 4's top
+    else:
+        grey[:, 228:270] = 20  # a narrow strip from top to bottom, on the 4's bar (cuts its tip)
+    assert distance(mnist_form(grey), CLEAN) < limit
+
+
 @pytest.mark.parametrize("squared", [False, True])
 def test_ruled_lines_are_dropped(squared: bool) -> None:
     grey = drawing()
