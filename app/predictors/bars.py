@@ -15,6 +15,8 @@ from scipy import ndimage
 from app.predictors.paper import EIGHT, Grey
 from app.predictors.ruled import Mask
 
+Contact = tuple[tuple[float, float], tuple[float, float], float]  # centre, inward normal, length (px)
+
 BAR_MIN_SIDE = 64  # smaller pictures (MNIST form, icons) are not photos with things at their border
 MAX_CONTACT = 0.15  # of the shorter side: a longer contact is a strip lying along the border
 ANGLES = np.deg2rad(np.arange(-45.0, 45.1, 2.5))  # a bar's direction, from the border's inward normal
@@ -38,9 +40,10 @@ def without_border_bars(mask: Mask, labels: npt.NDArray[np.int32], ink: Grey, ca
         rows, cols = boxes[label - 1]
         window = (slice(rows.start, rows.stop), slice(cols.start, cols.stop))
         mark = labels[window] == label
-        strips = _strips(mark, _long_contacts(labels, label, window))
+        along_sides, ends = _border_contacts(labels, label)
+        strips = _strips(mark, along_sides)
         bars = strips.copy()
-        for start, normal, width in _contacts(labels, label, h, w):
+        for start, normal, width in ends:
             local = (start[0] - rows.start, start[1] - cols.start)
             bars |= _bar(mark, ink[window], local, normal, width, min(h, w))
         rest = _pieces_kept(mark & ~bars) if bars.any() else None
@@ -58,14 +61,6 @@ def _pieces_kept(rest: Mask) -> Mask:
     sizes = np.bincount(pieces.ravel())[1:]
     keep = np.flatnonzero(sizes >= STUB * sizes.max()) + 1
     return np.isin(pieces, keep)
-
-
-def _long_contacts(labels: npt.NDArray[np.int32], label: int, window: tuple[slice, slice]) -> list[int]:
-    """The sides (0 top, 1 bottom, 2 left, 3 right) the mark touches along more than MAX_CONTACT."""
-    h, w = labels.shape
-    rows, cols = window
-    edges = (labels[0, cols], labels[-1, cols], labels[rows, 0], labels[rows, -1])
-    return [i for i, e in enumerate(edges) if np.count_nonzero(e == label) > MAX_CONTACT * min(h, w)]
 
 
 def _strips(mark: Mask, sides: list[int]) -> Mask:
@@ -86,24 +81,28 @@ def _strips(mark: Mask, sides: list[int]) -> Mask:
     return out & mark
 
 
-def _contacts(
-    labels: npt.NDArray[np.int32], label: int, h: int, w: int
-) -> list[tuple[tuple[float, float], tuple[float, float], float]]:
-    """(centre, inward normal, length) of each run of the mark's pixels along each side of the frame."""
+def _border_contacts(labels: npt.NDArray[np.int32], label: int) -> tuple[list[int], list[Contact]]:
+    """Where the mark meets the frame's border: the sides it lies along (0 top, 1 bottom, 2 left,
+    3 right; it touches them over more than MAX_CONTACT, a strip), and (centre, inward normal,
+    length) of each run of its pixels on a side that is no longer (the end of a pen or an edge)."""
+    h, w = labels.shape
+    limit = MAX_CONTACT * min(h, w)
     sides = (
         (labels[0] == label, lambda i: (0.0, i), (1.0, 0.0)),
         (labels[-1] == label, lambda i: (h - 1.0, i), (-1.0, 0.0)),
         (labels[:, 0] == label, lambda i: (i, 0.0), (0.0, 1.0)),
         (labels[:, -1] == label, lambda i: (i, w - 1.0), (0.0, -1.0)),
     )
-    out = []
-    for line, point, normal in sides:
+    along_sides, ends = [], []
+    for side, (line, point, normal) in enumerate(sides):
+        if np.count_nonzero(line) > limit:
+            along_sides.append(side)
         runs, n = ndimage.label(line)
         for run in ndimage.find_objects(runs)[:n]:
             length = run[0].stop - run[0].start
-            if 2 <= length <= MAX_CONTACT * min(h, w):
-                out.append((point((run[0].start + run[0].stop - 1) / 2), normal, float(length)))
-    return out
+            if 2 <= length <= limit:
+                ends.append((point((run[0].start + run[0].stop - 1) / 2), normal, float(length)))
+    return along_sides, ends
 
 
 def _bar(
