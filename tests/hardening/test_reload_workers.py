@@ -49,11 +49,15 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) ->
 
 def workers(server: LiveServer) -> list[int]:
     """The worker processes: the supervisor's direct children started by multiprocessing."""
-    return [
-        pid
-        for pid in process_tree(server.pid)[1:]
-        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    ]
+    return [pid for pid in process_tree(server.pid)[1:] if b"spawn_main" in _cmdline(pid)]
+
+
+def _cmdline(pid: int) -> bytes:
+    """A process's command line; empty once it has exited (a replaced worker may go at any time)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def prices(server: LiveServer, n: int = 40) -> set[float]:
