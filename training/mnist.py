@@ -23,6 +23,7 @@ from models.artifacts import PARAMS_NAME, write_model_folder
 from models.features import scale_pixels
 from models.networks import DigitNet
 from training.augment import AugmentConfig, augment_batch, describe
+from training.averaging import WeightAverage, state_copy
 from training.calibration import nll
 from training.common import parse_limit, seed_everything
 from training.datasets import Mnist, load_mnist
@@ -61,22 +62,27 @@ class Config:
     photo_share: float = 0.35  # of each batch drawn as an upload (training.served), the rest MNIST
     styled_share: float = 0.5  # of the rest: the styled 1s and 7s where the digit has one
     upload_bench_per_class: int = 170  # the card's upload benchmark: images per class (test digits)
+    ema_decay: float = 0.999  # the weight average (training.averaging), horizon ~1,000 steps
 
 
-def train_step(
-    net: paddle.nn.Layer,
-    opt: paddle.optimizer.Optimizer,
-    sched: paddle.optimizer.lr.LRScheduler,
-    x: paddle.Tensor,
-    y: paddle.Tensor,
-) -> tuple[float, int]:
+@dataclass
+class Optimiser:
+    """What one training step moves: the optimiser, its schedule, and the weight average."""
+
+    opt: paddle.optimizer.Optimizer
+    sched: paddle.optimizer.lr.LRScheduler
+    average: WeightAverage
+
+
+def train_step(net: paddle.nn.Layer, o: Optimiser, x: paddle.Tensor, y: paddle.Tensor) -> tuple[float, int]:
     """One optimisation step on a batch: (mean loss, correct predictions)."""
     logits = net(x)  # (B, 10)
     loss = F.cross_entropy(logits, y)
     loss.backward()
-    opt.step()
-    opt.clear_grad()
-    sched.step()
+    o.opt.step()
+    o.opt.clear_grad()
+    o.sched.step()
+    o.average.update(net)
     return float(loss), int((logits.argmax(axis=1) == y).sum())
 
 
@@ -93,8 +99,7 @@ def batch_images(train: Served, idx: np.ndarray, cfg: Config, rng: np.random.Gen
 
 def train_epoch(
     net: paddle.nn.Layer,
-    opt: paddle.optimizer.Optimizer,
-    sched: paddle.optimizer.lr.LRScheduler,
+    o: Optimiser,
     data: Mnist,
     train: Served,
     cfg: Config,
@@ -112,7 +117,7 @@ def train_epoch(
         x = augment_batch(
             paddle.to_tensor(scale_pixels(batch_images(train, idx, cfg, rng))), cfg.augment, rng
         )
-        loss, correct = train_step(net, opt, sched, x, paddle.to_tensor(data.y_train[idx]))
+        loss, correct = train_step(net, o, x, paddle.to_tensor(data.y_train[idx]))
         total_loss += loss * len(idx)
         total_correct += correct
         seen += len(idx)
@@ -127,40 +132,68 @@ def evaluate(net: DigitNet, images: np.ndarray, labels: np.ndarray, cfg: Config)
     return nll(logits, labels), float((logits.argmax(axis=1) == labels).mean())
 
 
+def validate(net: DigitNet, data: Mnist, val: Served, cfg: Config) -> tuple[float, float, float]:
+    """(loss, accuracy) on the validation digits as MNIST, and the accuracy on them as uploads."""
+    val_loss, val_acc = evaluate(net, data.x_val, data.y_val, cfg)
+    return val_loss, val_acc, evaluate(net, val.photo, data.y_val, cfg)[1]
+
+
+@dataclass
+class Choice:
+    """The weights `fit` restored: after which epoch, and the epoch's own or the average's."""
+
+    epoch: int = 0
+    weights: str = "own"
+
+
+HISTORY = (
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "val_photo_acc",
+    "val_acc_ema",
+    "val_photo_acc_ema",
+)
+
+
 def fit(
     net: DigitNet, data: Mnist, train: Served, val: Served, cfg: Config, rng: np.random.Generator
-) -> dict[str, list[float]]:
-    """Train for cfg.epochs, then restore the epoch with the best validation accuracy (MNIST and uploads)."""
+) -> tuple[dict[str, list[float]], Choice]:
+    """Train for cfg.epochs, then restore the weights (an epoch's own or its average) that validate best.
+
+    The score is the mean of the validation accuracy as MNIST and as uploads; ties go to the later,
+    cooler epoch and then to the lower validation loss.
+    """
     steps = cfg.epochs * (len(data.x_train) // cfg.batch_size)
     sched = paddle.optimizer.lr.OneCycleLR(max_learning_rate=cfg.max_lr, total_steps=max(steps, 2))
     opt = paddle.optimizer.AdamW(sched, parameters=net.parameters(), weight_decay=cfg.weight_decay)
-    history: dict[str, list[float]] = {
-        k: [] for k in ("train_loss", "train_acc", "val_loss", "val_acc", "epoch_s", "val_photo_acc")
-    }
-    best_key, best_state = (-1.0, 0.0), None
+    o = Optimiser(opt, sched, WeightAverage(net, cfg.ema_decay))
+    history: dict[str, list[float]] = {k: [] for k in (*HISTORY, "epoch_s")}
+    best_key, best_state, choice = (-1.0, 0.0), None, Choice()
     for epoch in range(1, cfg.epochs + 1):
         start = time.perf_counter()
-        train_loss, train_acc = train_epoch(net, opt, sched, data, train, cfg, rng, epoch)
+        trained = train_epoch(net, o, data, train, cfg, rng, epoch)
         history["epoch_s"].append(round(time.perf_counter() - start, 2))
-        val_loss, val_acc = evaluate(net, data.x_val, data.y_val, cfg)
-        photo_acc = evaluate(net, val.photo, data.y_val, cfg)[1]
-        for key, value in zip(history, (train_loss, train_acc, val_loss, val_acc), strict=False):
+        own = validate(net, data, val, cfg)
+        with o.average.applied(net):
+            averaged = validate(net, data, val, cfg)
+        for key, value in zip(HISTORY, (*trained, *own, *averaged[1:]), strict=True):
             history[key].append(round(value, 6))
-        history["val_photo_acc"].append(round(photo_acc, 6))
         print(
-            f"epoch {epoch}: train loss {train_loss:.4f} acc {train_acc:.4f} | "
-            f"val loss {val_loss:.4f} acc {val_acc:.4f} photos {photo_acc:.4f} | "
-            f"{history['epoch_s'][-1]:.0f} s",
+            f"epoch {epoch}: train loss {trained[0]:.4f} acc {trained[1]:.4f} | val loss {own[0]:.4f} "
+            f"acc {own[1]:.4f} photos {own[2]:.4f} | averaged: acc {averaged[1]:.4f} photos "
+            f"{averaged[2]:.4f} | {history['epoch_s'][-1]:.0f} s",
             flush=True,
         )
-        score = (val_acc + photo_acc) / 2
-        if (score, -val_loss) >= best_key:  # ties go to the later, cooler epoch
-            best_key = (score, -val_loss)
-            best_state = {k: v.numpy().copy() for k, v in net.state_dict().items()}
-            history["best_epoch"] = [epoch]
+        for weights, (loss, acc, photo_acc) in (("own", own), ("averaged", averaged)):
+            if ((acc + photo_acc) / 2, -loss) >= best_key:
+                best_key = ((acc + photo_acc) / 2, -loss)
+                best_state = o.average.state(net) if weights == "averaged" else state_copy(net)
+                choice = Choice(epoch, weights)
     assert best_state is not None
     net.set_state_dict({k: paddle.to_tensor(v) for k, v in best_state.items()})
-    return history
+    return history, choice
 
 
 def parse_args() -> tuple[Config, Path, Path | None]:
@@ -240,7 +273,7 @@ def main() -> None:
     )
     data, train, val = served_splits(raw, cfg.seed)
     net = DigitNet(**cfg.network)
-    history = fit(net, data, train, val, cfg, rng)
+    history, choice = fit(net, data, train, val, cfg, rng)
     metrics, temperature = test_metrics(net, data, val, cfg)
     metrics["test_accuracy_raw_digits"] = evaluate(net, raw.x_test, raw.y_test, cfg)[1]
     uploads = upload_benchmark(net, raw, cfg, temperature)
@@ -249,13 +282,12 @@ def main() -> None:
     plot_loss_and_accuracy(out / "curves.png", history)
     plot_confusion(out / "confusion.png", np.asarray(metrics["confusion_matrix"]), "MNIST test confusion")
     wall = time.perf_counter() - start
-    best_epoch = history["best_epoch"][0]  # build_card moves it from the history to the metrics
-    card = build_card(cfg, data, metrics, temperature, history, wall)
+    card = build_card(cfg, data, metrics, temperature, history, choice, wall)
     write_model_folder(out, net, card)
     size_mb = (out / PARAMS_NAME).stat().st_size / 1e6
     print(
         f"test accuracy {metrics['test_accuracy']:.4%} (target >= {TARGET_ACCURACY:.1%}); "
-        f"val {metrics['val_accuracy']:.4%}; best epoch {best_epoch}"
+        f"val {metrics['val_accuracy']:.4%}; best epoch {choice.epoch} ({choice.weights} weights)"
     )
     print(f"ECE (15 bins) {metrics['ece_before']:.4f} -> {metrics['ece_after']:.4f} at T = {temperature:.3f}")
     for name, r in uploads["classes"].items():

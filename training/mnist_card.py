@@ -24,7 +24,7 @@ from training.photos import upload_set
 from training.served import PHOTO_EFFECTS, TRAIN_FRAME, Served
 
 if TYPE_CHECKING:  # training.mnist imports this module
-    from training.mnist import Config
+    from training.mnist import Choice, Config
 
 
 def test_metrics(net: DigitNet, data: Mnist, val: Served, cfg: Config) -> tuple[dict[str, object], float]:
@@ -62,12 +62,13 @@ def build_card(
     metrics: dict[str, object],
     temperature: float,
     history: dict[str, list[float]],
+    choice: Choice,
     wall_s: float,
 ) -> dict[str, object]:
     """The card as models/CARD.md describes it."""
     return {
         "name": "mnist",
-        "version": "2.0.0",
+        "version": "2.1.0",
         "task": "classification",
         "network": {"class": "DigitNet", "kwargs": dict(cfg.network)},
         "input": {"image_size": [IMAGE_SIZE, IMAGE_SIZE], "pixel_scaling": pixel_scaling_contract()},
@@ -81,7 +82,8 @@ def build_card(
         "calibration": {"temperature": temperature, "fitted_on": "validation", "objective": "nll"},
         "metrics": {
             **metrics,
-            "best_epoch": history.pop("best_epoch")[0],
+            "best_epoch": choice.epoch,
+            "best_weights": choice.weights,
             "eval_batch_size": cfg.eval_batch_size,
         },
         "data": data.info.as_dict(),
