@@ -228,3 +228,38 @@ def test_the_stamped_protocol_gives_each_request_its_arrival_time() -> None:
     extensions = scopes[0]["extensions"]
     assert isinstance(extensions, dict)
     assert before <= extensions[EXTENSION]["arrived"] <= time.monotonic()
+
+
+def test_a_refusal_on_arrival_is_the_rendered_refusal_with_its_own_id_and_length() -> None:
+    """EarlyRefusal renders each answer once and splices the id in: the same bytes as `refusal()`."""
+    from app.middleware import EarlyRefusal, refusal
+
+    settings = Settings(price_in_flight=1, digit_in_flight=1)
+    a = Admission(route_classes(settings), 0, 1.0, Metrics())
+    for each in a.gates.values():
+        each.in_flight = 1
+    early = EarlyRefusal(a, Metrics())
+    cases = [
+        ("/predict/price", [(b"content-length", b"100")]),
+        ("/predict/price", [(b"content-length", b"100"), (b"x-request-id", b"client-7")]),
+        ("/predict/price", [(b"x-request-id", b"a-much-longer-client-id-0123456789")]),
+        ("/predict/price", [(b"content-length", b"999999")]),  # too big to skip: Connection: close
+        ("/v2/models/mnist/infer", [(b"content-length", b"100")]),  # the v2 shape: no id in the body
+    ]
+    ids = []
+    for path, headers in cases * 2:  # the second round is answered from the rendered templates
+        s = {"path": path, "method": "POST", "headers": headers, "extensions": {EXTENSION: {"arrived": 0.0}}}
+        got = early(s)
+        assert got is not None
+        got_headers, body = got
+        rid = dict(got_headers)[b"x-request-id"].decode()
+        ids.append(rid)
+        if (b"x-request-id", b"client-7") in headers:
+            assert rid == "client-7"
+        gate = a.gate_for(path)
+        assert gate is not None
+        want_headers, want_body = refusal(a, gate, LIMIT, s, rid)
+        assert body == want_body
+        assert sorted(got_headers) == sorted([*want_headers, (b"x-request-id", rid.encode())])
+    assert len(set(ids)) == 2 * len(cases) - 2  # a fresh id each time, but for the two clients' own
+    assert (b"connection", b"close") in early({**s, "path": "/predict/price", "headers": cases[3][1]})[0]  # type: ignore[index]
