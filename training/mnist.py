@@ -1,8 +1,9 @@
 """Train DigitNet on MNIST and write `models/mnist/`: `python -m training.mnist`.
 
 Trains on the 50,000 training digits with batch-wise augmentation and a one-cycle learning rate,
-keeps the epoch with the best validation accuracy, fits a softmax temperature on validation,
-and reports on the 10,000 test digits. Quick mode for tests: `--epochs 1 --limit 512 --out /tmp/m`.
+keeps the epoch (its own weights or their moving average) with the best validation accuracy,
+fits a softmax temperature on validation, and reports on the 10,000 test digits.
+Quick mode for tests: `--epochs 1 --limit 512 --out /tmp/m`.
 """
 
 from __future__ import annotations
@@ -162,8 +163,8 @@ def fit(
 ) -> tuple[dict[str, list[float]], Choice]:
     """Train for cfg.epochs, then restore the weights (an epoch's own or its average) that validate best.
 
-    The score is the mean of the validation accuracy as MNIST and as uploads; ties go to the later,
-    cooler epoch and then to the lower validation loss.
+    The score is the mean of the validation accuracy as MNIST and as uploads; a tie in it goes to
+    the lower validation loss, and a full tie to the later, cooler epoch.
     """
     steps = cfg.epochs * (len(data.x_train) // cfg.batch_size)
     sched = paddle.optimizer.lr.OneCycleLR(max_learning_rate=cfg.max_lr, total_steps=max(steps, 2))
