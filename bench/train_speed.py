@@ -42,7 +42,7 @@ from models.networks import build_network  # noqa: E402
 from training.augment import AugmentConfig, augment_batch  # noqa: E402
 from training.datasets import MNIST_SOURCE, VALIDATION_SIZE, load_mnist  # noqa: E402
 from training.fetch import cache_dir  # noqa: E402
-from training.mnist import Config, train_step  # noqa: E402
+from training.mnist import Config, Optimiser, train_step  # noqa: E402
 
 Pipeline = Callable[[np.ndarray, AugmentConfig, np.random.Generator], paddle.Tensor]
 DEFAULT_OUT = Path("bench/results/train_speed.json")
@@ -147,14 +147,12 @@ def batch_indices(n: int, batch: int, count: int, rng: np.random.Generator) -> l
     return [order[i * batch : (i + 1) * batch] for i in range(count)]
 
 
-def new_trainer(cfg: Config, steps: int) -> tuple[paddle.nn.Layer, paddle.optimizer.Optimizer, Any]:
-    """A seeded network, AdamW and one-cycle schedule, as training.mnist.fit builds them."""
+def new_trainer(cfg: Config, steps: int) -> tuple[paddle.nn.Layer, Optimiser]:
+    """A seeded network and its optimiser, as training.mnist.fit builds them."""
     paddle.seed(cfg.seed)
     net = build_network("DigitNet", cfg.network)
     net.train()
-    sched = paddle.optimizer.lr.OneCycleLR(max_learning_rate=cfg.max_lr, total_steps=max(steps, 2))
-    opt = paddle.optimizer.AdamW(sched, parameters=net.parameters(), weight_decay=cfg.weight_decay)
-    return net, opt, sched
+    return net, Optimiser.new(net, cfg, steps)
 
 
 def time_augment(pipeline: Pipeline, images: np.ndarray, batches: list[np.ndarray], cfg: Config) -> float:
@@ -173,11 +171,11 @@ def time_steps(images: np.ndarray, labels: np.ndarray, batches: list[np.ndarray]
     """Median seconds per training step on pre-augmented batches; the first step is a warm-up."""
     rng = np.random.default_rng(cfg.seed)
     inputs = [(after_pipeline(images[i], cfg.augment, rng), paddle.to_tensor(labels[i])) for i in batches]
-    net, opt, sched = new_trainer(cfg, len(batches))
+    net, o = new_trainer(cfg, len(batches))
     times = []
     for i, (x, y) in enumerate(inputs):
         start = time.perf_counter()
-        train_step(net, opt, sched, x, y)
+        train_step(net, o, x, y)
         if i:
             times.append(time.perf_counter() - start)
     return statistics.median(times)
@@ -188,13 +186,13 @@ def timed_epoch(
 ) -> float:
     """Wall seconds for batches[1:] end to end (augment + step); batches[0] warms up, untimed."""
     rng = np.random.default_rng(cfg.seed)
-    net, opt, sched = new_trainer(cfg, len(batches))
+    net, o = new_trainer(cfg, len(batches))
     start = 0.0
     for i, idx in enumerate(batches):
         if i == 1:
             start = time.perf_counter()
         x = pipeline(images[idx], cfg.augment, rng)
-        train_step(net, opt, sched, x, paddle.to_tensor(labels[idx]))
+        train_step(net, o, x, paddle.to_tensor(labels[idx]))
     return time.perf_counter() - start
 
 

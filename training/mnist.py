@@ -74,6 +74,13 @@ class Optimiser:
     sched: paddle.optimizer.lr.LRScheduler
     average: WeightAverage
 
+    @classmethod
+    def new(cls, net: paddle.nn.Layer, cfg: Config, steps: int) -> Optimiser:
+        """AdamW on a one-cycle schedule over `steps` steps, and the weight average."""
+        sched = paddle.optimizer.lr.OneCycleLR(max_learning_rate=cfg.max_lr, total_steps=max(steps, 2))
+        opt = paddle.optimizer.AdamW(sched, parameters=net.parameters(), weight_decay=cfg.weight_decay)
+        return cls(opt, sched, WeightAverage(net, cfg.ema_decay))
+
 
 def train_step(net: paddle.nn.Layer, o: Optimiser, x: paddle.Tensor, y: paddle.Tensor) -> tuple[float, int]:
     """One optimisation step on a batch: (mean loss, correct predictions)."""
@@ -166,10 +173,7 @@ def fit(
     The score is the mean of the validation accuracy as MNIST and as uploads; a tie in it goes to
     the lower validation loss, and a full tie to the later, cooler epoch.
     """
-    steps = cfg.epochs * (len(data.x_train) // cfg.batch_size)
-    sched = paddle.optimizer.lr.OneCycleLR(max_learning_rate=cfg.max_lr, total_steps=max(steps, 2))
-    opt = paddle.optimizer.AdamW(sched, parameters=net.parameters(), weight_decay=cfg.weight_decay)
-    o = Optimiser(opt, sched, WeightAverage(net, cfg.ema_decay))
+    o = Optimiser.new(net, cfg, cfg.epochs * (len(data.x_train) // cfg.batch_size))
     history: dict[str, list[float]] = {k: [] for k in (*HISTORY, "epoch_s")}
     best_key, best_state, choice = (-1.0, 0.0), None, Choice()
     for epoch in range(1, cfg.epochs + 1):
@@ -233,22 +237,6 @@ def parse_args() -> tuple[Config, Path, Path | None]:
     return cfg, a.out, a.data_dir
 
 
-def limited(data: Mnist, n: int | None) -> Mnist:
-    """The first n digits of every split (quick mode), or the data unchanged."""
-    if n is None:
-        return data
-    s = slice(0, n)
-    return Mnist(
-        data.x_train[s],
-        data.y_train[s],
-        data.x_val[s],
-        data.y_val[s],
-        data.x_test[s],
-        data.y_test[s],
-        data.info,
-    )
-
-
 def served_splits(data: Mnist, seed: int) -> tuple[Mnist, Served, Served]:
     """The data with every split in the service's MNIST form, and the train and val uploads."""
     start = time.perf_counter()
@@ -267,7 +255,7 @@ def main() -> None:
     cfg, out, data_dir = parse_args()
     start = time.perf_counter()
     rng = seed_everything(cfg.seed)
-    raw = limited(load_mnist(data_dir), cfg.limit)
+    raw = load_mnist(data_dir).first(cfg.limit)
     print(
         f"MNIST: {len(raw.x_train)} train / {len(raw.x_val)} val / {len(raw.x_test)} test digits; "
         f"augment: {describe(cfg.augment)}; {cfg.photo_share:.0%} of each batch as uploads"
