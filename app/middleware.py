@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -81,7 +80,6 @@ class EarlyRefusal:
 
     def __init__(self, admission: Admission, metrics: Metrics) -> None:
         self.admission, self.metrics = admission, metrics
-        self._counted: dict[str, tuple[Any, Any]] = {}  # path -> (requests, latency) children for 503
         self._rendered: dict[tuple[str, int, int, bool], _Template] = {}
 
     def __call__(self, scope: Scope) -> Refusal | None:
@@ -120,16 +118,9 @@ class EarlyRefusal:
         return template
 
     def _count(self, scope: Scope) -> None:
-        path = self.admission.route_label(scope["path"])
-        counted = self._counted.get(path)
-        if counted is None:
-            counted = self._counted[path] = (
-                self.metrics.requests.labels(path, "POST", 503),
-                self.metrics.latency.labels(path, "POST", 503),
-            )
-        counted[0].inc()
         arrived = scope.get("extensions", {}).get(EXTENSION, {}).get("arrived")
-        counted[1].observe(time.monotonic() - arrived if arrived is not None else 0.0)
+        seconds = time.monotonic() - arrived if arrived is not None else 0.0
+        self.metrics.count_request(self.admission.route_label(scope["path"]), "POST", 503, seconds)
 
 
 class ServiceMiddleware:
@@ -234,9 +225,8 @@ class ServiceMiddleware:
         return "/static" if scope["path"].startswith("/static/") else "unmatched"
 
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
-        route, method = self._route_label(scope), scope["method"]
-        self.metrics.requests.labels(route, method, status).inc()
-        self.metrics.latency.labels(route, method, status).observe(seconds)
+        method = scope["method"]
+        self.metrics.count_request(self._route_label(scope), method, status, seconds)
         if self.access_log and scope["path"] not in QUIET_PATHS and access_logger.isEnabledFor(logging.INFO):
             # makeRecord + handle skips logging's stack walk (findCaller), ~3x cheaper than .info().
             args = (method, scope["path"], status, seconds * 1000)
