@@ -33,15 +33,16 @@ class WeightAverage:
             for k, s in self.shadow.items():
                 paddle.assign(s * d + state[k].detach() * (1 - d), output=s)
 
-    def state(self, net: paddle.nn.Layer) -> dict[str, np.ndarray]:
-        """The network's state with the averaged tensors in place of its own, as numpy copies."""
-        return state_copy(net) | {k: s.numpy().copy() for k, s in self.shadow.items()}
+    def state(self, net: paddle.nn.Layer, own: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """The network's state (`own`, if already copied) with the averaged tensors in place, as copies."""
+        base = state_copy(net) if own is None else own
+        return base | {k: s.numpy().copy() for k, s in self.shadow.items()}
 
     @contextmanager
     def applied(self, net: paddle.nn.Layer) -> Iterator[None]:
         """The network holds the averaged weights inside the block and its own ones again after it."""
         own = state_copy(net)
-        net.set_state_dict({k: paddle.to_tensor(v) for k, v in self.state(net).items()})
+        net.set_state_dict({k: paddle.to_tensor(v) for k, v in self.state(net, own).items()})
         try:
             yield
         finally:
