@@ -8,6 +8,7 @@ import orjson
 from fastapi import Depends, Request
 from starlette.responses import Response
 
+from app.registry import Registry
 from app.service import Service
 
 
@@ -21,7 +22,14 @@ async def get_service(request: Request) -> Service:
     return service
 
 
+async def get_registry(request: Request) -> Registry:
+    """The loaded models (async for the same reason)."""
+    service: Service = request.app.state.service
+    return service.registry
+
+
 ServiceDep = Annotated[Service, Depends(get_service)]
+RegistryDep = Annotated[Registry, Depends(get_registry)]
 
 
 def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

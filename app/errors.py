@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -143,8 +144,8 @@ def error_response(
     return Response(body, error_status(status, path), headers=headers, media_type="application/json")
 
 
-def _validation_details(exc: Exception) -> list[Any]:
-    errors = exc.errors() if hasattr(exc, "errors") else []
+def _validation_details(errors: Sequence[Any]) -> list[Any]:
+    """Each error's loc, msg and type (not its input: a client's data is not echoed back)."""
     return [
         {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in errors
     ]
@@ -158,10 +159,14 @@ async def _service_error(request: Request, exc: Exception) -> Response:
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
-    details = _validation_details(exc)
-    first = details[0] if details else {"loc": [], "msg": "invalid request"}
-    where = ".".join(str(p) for p in first["loc"])
-    return error_response(422, "invalid_input", f"{where}: {first['msg']}", details, path=request.url.path)
+    from fastapi.exceptions import RequestValidationError
+
+    from app.schemas import validation_message
+
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    message = validation_message(errors[0]) if errors else "invalid request"
+    return error_response(422, "invalid_input", message, _validation_details(errors), path=request.url.path)
 
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 400: "bad_request"}

@@ -27,7 +27,6 @@ from app.metrics import Metrics
 from app.middleware import EarlyRefusal, ServiceMiddleware
 from app.probes import ProbeServer
 from app.routers import health, models, predict, repository, ui, v2
-from app.schemas import PriceBatchRequest, PriceFeatureList, PriceFeatures
 from app.service import Service
 from app.settings import Settings
 from app.v2.schemas import InferenceRequest
@@ -100,7 +99,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's schema plus the request-body models the routes parse by hand (for speed)."""
+    """FastAPI's schema, the v2 request models (their routes read a binary body) and the bearer scheme."""
     if app.openapi_schema is None:
         from fastapi.openapi.utils import get_openapi
 
@@ -108,20 +107,9 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         _, defs = models_json_schema(
-            [
-                (m, "validation")
-                for m in (PriceFeatures, PriceFeatureList, PriceBatchRequest, InferenceRequest)
-            ],
-            ref_template="#/components/schemas/{model}",
+            [(InferenceRequest, "validation")], ref_template="#/components/schemas/{model}"
         )
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components.update(defs["$defs"])
-        components["PriceInstance"] = {
-            "oneOf": [
-                {"$ref": "#/components/schemas/PriceFeatures"},
-                {"$ref": "#/components/schemas/PriceFeatureList"},
-            ]
-        }
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
         _declare_bearer(schema)
         app.openapi_schema = schema
     return app.openapi_schema
@@ -187,7 +175,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.service = Service(settings, metrics)
     app.state.admin_token = admin_token(settings)  # read once; never logged
-    routers = (predict.router, v2.router, repository.router, health.router, models.router, ui.router)
+    routers = (
+        predict.prices,
+        predict.digits,
+        v2.router,
+        repository.router,
+        health.router,
+        models.router,
+        ui.router,
+    )
     for router in routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=ui.STATIC_DIR, check_dir=False), name="static")

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    RootModel,
+    Strict,
+    Tag,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from models.features import BOSTON_DOMAINS, BOSTON_FEATURES
+
+N_FEATURES = len(BOSTON_FEATURES)
 
 # A typical row (the data set's first row), for examples.
 EXAMPLE_ROW: dict[str, Any] = {
@@ -25,46 +41,149 @@ EXAMPLE_ROW: dict[str, Any] = {
     "LSTAT": 4.98,
 }
 STRICT = ConfigDict(strict=True, allow_inf_nan=False, extra="forbid")
+ROW_FORMS = ("named", "listed")  # the tags of PriceInstance's two forms; they show in an error's loc
 
 
-def _feature_field(name: str) -> Any:
+def _feature(name: str) -> Any:
+    """One feature's type: a finite number in its domain (the same in both forms)."""
     d = BOSTON_DOMAINS[name]
-    return Field(
-        description=f"{d.description} ({d.unit})",
-        ge=d.minimum,
-        le=d.maximum,
-        multiple_of=1 if d.integer else None,
-        examples=[EXAMPLE_ROW[name]],
-    )
+    return Annotated[
+        float,
+        Strict(),
+        Field(
+            description=f"{d.description} ({d.unit})",
+            ge=d.minimum,
+            le=d.maximum,
+            multiple_of=1 if d.integer else None,
+            examples=[EXAMPLE_ROW[name]],
+        ),
+    ]
 
 
-PriceFeatures: type[BaseModel] = create_model(  # type: ignore[call-overload]
+class _Row(BaseModel):
+    def row(self) -> list[float]:
+        """The 13 values in the data set's column order."""
+        raise NotImplementedError
+
+
+class _NamedRow(_Row):
+    model_config = ConfigDict(**STRICT, json_schema_extra={"examples": [EXAMPLE_ROW]})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upper_case_names(cls, value: Any) -> Any:
+        """Lower-case names are accepted; a feature given in both cases is an error."""
+        if not isinstance(value, dict):
+            return value
+        named = {k.upper() if isinstance(k, str) else k: v for k, v in value.items()}
+        if len(named) != len(value):
+            raise PydanticCustomError("duplicate_feature", "a feature is given twice (upper- and lower-case)")
+        return named
+
+    def row(self) -> list[float]:
+        values = self.__dict__
+        return [values[name] for name in BOSTON_FEATURES]
+
+
+PriceFeatures: type[_Row] = create_model(  # type: ignore[call-overload]
     "PriceFeatures",
-    __config__=ConfigDict(**STRICT, json_schema_extra={"examples": [EXAMPLE_ROW]}),
+    __base__=_NamedRow,
     __doc__="The 13 features by name (lower-case names are accepted too), each a finite number.",
-    **{name: (float, _feature_field(name)) for name in BOSTON_FEATURES},
+    **{name: (_feature(name), ...) for name in BOSTON_FEATURES},
 )
+if TYPE_CHECKING:
+    FeatureValues = tuple[float, ...]
+else:
+    FeatureValues = tuple[tuple(_feature(name) for name in BOSTON_FEATURES)]
+LIST_ORDER = f"expected a list of {N_FEATURES} numbers in the order {', '.join(BOSTON_FEATURES)}"
 
 
-class PriceFeatureList(BaseModel):
+class PriceFeatureList(_Row):
     """The 13 features as one list, in the data set's column order (CRIM ... LSTAT)."""
 
     model_config = ConfigDict(
-        **STRICT, json_schema_extra={"examples": [{"features": list(EXAMPLE_ROW.values())}]}
+        allow_inf_nan=False,
+        extra="forbid",
+        json_schema_extra={"examples": [{"features": list(EXAMPLE_ROW.values())}]},
     )
-    features: Annotated[list[float], Field(min_length=13, max_length=13)]
+    features: FeatureValues = Field(validation_alias=AliasChoices("features", "FEATURES"))
+
+    @field_validator("features", mode="before")
+    @classmethod
+    def _thirteen(cls, value: Any) -> Any:
+        if not isinstance(value, list) or len(value) != N_FEATURES:
+            raise PydanticCustomError("feature_list", LIST_ORDER)
+        return value
+
+    def row(self) -> list[float]:
+        return list(self.features)
 
 
-PriceInstance = PriceFeatures | PriceFeatureList
+def _form(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return None
+    return "listed" if len(value) == 1 and ("features" in value or "FEATURES" in value) else "named"
+
+
+class PriceInstance(RootModel[Any]):
+    """One house: the 13 features by name, or as a list in column order."""
+
+    root: Annotated[
+        Annotated[PriceFeatures, Tag("named")] | Annotated[PriceFeatureList, Tag("listed")],  # type: ignore[valid-type]
+        Discriminator(
+            _form,
+            custom_error_type="instance",
+            custom_error_message="expected a JSON object with the 13 features or 'features'",
+        ),
+    ]
+
+    def row(self) -> list[float]:
+        """The 13 values in the data set's column order."""
+        return self.root.row()
 
 
 class PriceBatchRequest(BaseModel):
     """Several instances, each in either form."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"instances": [EXAMPLE_ROW]}]})
-    instances: list[PriceInstance] = Field(  # type: ignore[valid-type]
+    instances: list[PriceInstance] = Field(
         min_length=1, description="1 to PADDLE_SERVE_MAX_PRICE_BATCH (default 1000) instances"
     )
+
+
+def error_location(loc: Sequence[Any]) -> str:
+    """A validation error's loc as a reader writes it: `instances[1].features[12] (LSTAT)`.
+
+    The part FastAPI adds (body, query, path) and the union's form tags are left out.
+    """
+    parts = list(loc[1:] if loc and loc[0] in ("body", "query", "path") else loc)
+    text = ""
+    for i, part in enumerate(parts):
+        after_index = i == 0 or isinstance(parts[i - 1], int)
+        if part in ROW_FORMS and after_index:
+            continue
+        if isinstance(part, int):
+            text += f"[{part}]"
+            last = i == len(parts) - 1
+            if last and i and parts[i - 1] in ("features", "FEATURES") and 0 <= part < N_FEATURES:
+                text += f" ({BOSTON_FEATURES[part]})"
+        else:
+            text = f"{text}.{part}" if text else str(part)
+    return text
+
+
+def validation_message(error: Mapping[str, Any]) -> str:
+    """The one-line message of a validation error (the first of a request's)."""
+    where, kind = error_location(error["loc"]), error["type"]
+    if kind == "json_invalid":
+        return f"body is not valid JSON ({error.get('ctx', {}).get('error', error['msg'])})"
+    if kind == "missing" and tuple(error["loc"]) == ("body",):
+        return "the request body is empty or missing; send a JSON object"
+    if kind == "missing":
+        return f"{where}: missing field"
+    if kind == "extra_forbidden":
+        return f"{where}: unknown field"
+    return f"{where or 'body'}: {error['msg']}"
 
 
 class ModelRef(BaseModel):

@@ -25,7 +25,7 @@ class Settings(BaseSettings):
         default=40_000_000, gt=0, description="largest decoded image (width x height)"
     )
     max_price_batch: int = Field(default=1000, gt=0)
-    max_digit_batch: int = Field(default=64, gt=0)
+    max_digit_batch: int = Field(default=64, gt=0, le=1024, description="at most app.uploads.MAX_FILES")
     batch_max_size: int = Field(default=32, gt=0, description="most images run as one network call")
     batch_max_wait_ms: float = Field(default=2.0, ge=0, description="how long a batch waits for company")
     queue_limit: int = Field(default=256, gt=0, description="images waiting for inference before 503")

@@ -20,6 +20,8 @@ MAX_FIELDS = 16  # text fields; more is a parse error in python-multipart
 MAX_FAST_PARTS = 256  # a body with more parts takes the python-multipart path
 MAX_FAST_HEADER_LINE = 1024  # python-multipart refuses lines past 4224 bytes
 MAX_FAST_TEXT_PART = 64 * 1024  # Starlette refuses text parts past 1 MiB
+MAX_FILES = 1024  # files in one request, whatever a route's own limit (PADDLE_SERVE_MAX_DIGIT_BATCH)
+UPLOAD_FORMATS = "PNG, JPEG, BMP, GIF, WebP or TIFF"
 
 # Only `multipart/form-data; boundary=...` with no other parameter (a charset would change name decoding).
 _BCHARS = r"[0-9A-Za-z'()+_,./:=?-]{1,70}"
@@ -35,7 +37,8 @@ _PART_CONTENT_TYPE = re.compile(rb"(?i:content-type):[^\r\n]*")
 Part = tuple[str, bytes, bool]  # (field name, payload, is_file)
 
 
-def _require_multipart(request: Request) -> None:
+def require_multipart(request: Request) -> None:
+    """415 unless the body is multipart/form-data."""
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith(MULTIPART):
         raise UnsupportedMediaType(f"send the image as {MULTIPART} (got {content_type or 'no content type'})")
@@ -133,7 +136,7 @@ async def _read_form(request: Request, field: str, limit: int) -> list[bytes]:
 
 async def read_files(request: Request, field: str, limit: int) -> list[bytes]:
     """The bytes of every file in `field` (at most `limit`); other fields are an error."""
-    _require_multipart(request)
+    require_multipart(request)
     try:
         body = await request.body()  # cached: request.form() parses the same bytes
     except Exception as exc:

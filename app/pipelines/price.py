@@ -1,6 +1,6 @@
-"""Prices: a JSON body -> 13 validated features -> x_norm @ W + b, then the target scaling undone.
+"""Prices: 13 validated features -> x_norm @ W + b, then the target scaling undone.
 
-`PricePipeline` owns the route's path; parsing is `app.price_input`'s. The weights are read once
+`PricePipeline` owns the route's path after validation (`app.schemas`). The weights are read once
 from the verified network; each row is then 13 multiply-adds in plain Python floats (float64),
 which beats NumPy and Paddle for one row and gives a batch the very same numbers as single requests.
 """
@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from app.errors import InvalidInput
-from app.price_input import instance_row, parse_batch, parse_single
+from app.schemas import PriceFeatures, validation_message
 from models.artifacts import LoadedModel
 from models.features import BOSTON_FEATURES, MinMaxScaling
 
@@ -39,13 +40,11 @@ class PricePipeline:
         self.model = {"name": loaded.name, "version": loaded.version}
         self.predict([list(self.feature_min)])  # warm-up
 
-    def price(self, body: bytes, explain: bool) -> dict[str, Any]:
-        """A /predict/price body -> its answer; InvalidInput (422) naming the field otherwise."""
-        return self.predict(parse_single(body), explain)[0]
-
-    def price_batch(self, body: bytes, explain: bool) -> dict[str, Any]:
-        """A /predict/price/batch body -> {"predictions": [...]}, a bad instance named by its index."""
-        return {"predictions": self.predict(parse_batch(body, self.max_batch), explain, batch="instances")}
+    def predict_batch(self, rows: list[Row], explain: bool) -> list[dict[str, Any]]:
+        """The rows of a /predict/price/batch body (at most `max_batch`) -> one answer each."""
+        if len(rows) > self.max_batch:
+            raise InvalidInput(f"instances: {len(rows)} instances, over the limit of {self.max_batch}")
+        return self.predict(rows, explain, batch="instances")
 
     def normalize(self, row: Row, prefix: str = "") -> Row:
         """Raw features -> min/max-scaled, as the network saw them; `prefix` names a batch row in errors."""
@@ -68,9 +67,13 @@ class PricePipeline:
 
         For the Open Inference Protocol: an error names the row and feature (`features[2].CRIM`).
         """
-        named = (dict(zip(BOSTON_FEATURES, row, strict=True)) for row in rows)
-        checked = [instance_row(obj, f"{tensor}[{i}]") for i, obj in enumerate(named)]
-        return [answer["price"] for answer in self.predict(checked, batch=tensor)]
+        for i, row in enumerate(rows):
+            try:
+                PriceFeatures.model_validate(dict(zip(BOSTON_FEATURES, row, strict=True)))
+            except ValidationError as exc:
+                error = exc.errors(include_url=False)[0]
+                raise InvalidInput(validation_message({**error, "loc": (tensor, i, *error["loc"])})) from None
+        return [answer["price"] for answer in self.predict(rows, batch=tensor)]
 
     def _answer(self, row: Row, explain: bool, prefix: str) -> dict[str, Any]:
         xn = self.normalize(row, prefix)

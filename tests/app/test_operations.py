@@ -145,9 +145,10 @@ def test_openapi_documents_errors_and_examples(client: TestClient) -> None:
             "ErrorResponse"
         )
         assert "requestBody" in post
-    upload = schema["paths"]["/predict/digit"]["post"]["requestBody"]["content"]["multipart/form-data"]
-    assert upload["schema"]["properties"]["file"]["format"] == "binary"
     components = schema["components"]["schemas"]
+    upload = schema["paths"]["/predict/digit"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    form = components[upload["schema"]["$ref"].rpartition("/")[2]]
+    assert form["properties"]["file"]["format"] == "binary" and form["required"] == ["file"]
     assert components["PriceFeatures"]["examples"] and "PriceInstance" in components
     assert client.get("/docs").status_code == 200
 
