@@ -1,18 +1,18 @@
 """`ContractRoute`: a route's contract is its FastAPI signature; a leaner handler serves it.
 
 FastAPI builds each route's dependant and `/openapi.json` from the endpoint's typed parameters (the
-`Annotated` query parameters, the pydantic body, the dependencies), and validates with the fields
-it builds. Its own request handler then spends ~100 µs per request on generality these routes do
-not use (measured in-process on a price request: ~200 µs against ~60 µs with the same validation,
-more than half of what the whole request costs over HTTP). `FastHandler` solves the same dependant
-with the same FastAPI validators and gives the same answers and errors; it serves a route whose
-signature it supports (dependencies taking only the request, path and query parameters, one body)
-and the standard handler serves any other. `tests/app/test_routing.py` sends one corpus of requests
-through both and compares the answers.
+`Annotated` query parameters, the pydantic body or `File` uploads, the dependencies). `FastHandler`
+solves that same dependant with FastAPI's own validators (`request_params_to_args`,
+`request_body_to_args`) and the same errors, without the general handler's per-request machinery
+(exit stacks, telemetry context, response-model serialization through `jsonable_encoder`): the
+standard handler costs MEASURED. It serves a route whose signature it supports (dependencies
+`async def f(request)`, path and query parameters, one JSON body or `File` uploads, read by
+`app.uploads.read_files`); FastAPI's handler serves any other. `tests/app/test_routing.py` sends
+one corpus through both and compares the answers.
 
-Both read a JSON body with `parse_json` (orjson; NaN and Infinity reach the schema, which calls them
-not finite, instead of failing the parse) and both encode a returned dict with orjson; FastAPI's
-handler checks it against the route's `response_model` first, the fast one does not.
+Both read JSON with `parse_json` (orjson; NaN and Infinity reach the schema, which calls them not
+finite, instead of failing the parse). The fast handler writes the returned dict with orjson; the
+standard one serializes it through the route's `response_model` (the test checks they agree).
 """
 
 from __future__ import annotations
@@ -28,13 +28,14 @@ from fastapi._compat import ModelField
 from fastapi._compat.shared import is_bytes_or_nonable_bytes_annotation, is_bytes_sequence_annotation
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import request_body_to_args, request_params_to_args
-from fastapi.exceptions import RequestValidationError
+from fastapi.exceptions import HTTPException, RequestValidationError
 from fastapi.routing import APIRoute, _effective_route_context_var
 from pydantic_core import PydanticUndefined as Undefined
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.errors import ServiceError
 from app.uploads import MAX_FILES, read_files
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
@@ -60,7 +61,14 @@ def parse_json(body: bytes) -> Any:
 
 
 class JSONRequest(Request):
-    """A request whose `json()` is `parse_json`, for FastAPI's own handler."""
+    """A request for FastAPI's own handler: `json()` is `parse_json`, and an error of ours raised
+    while the body is read (413 past the byte limit) stays itself instead of becoming a 400."""
+
+    async def body(self) -> bytes:
+        try:
+            return await super().body()
+        except ServiceError as exc:  # FastAPI's handler lets only an HTTPException through as is
+            raise HTTPException(exc.status, exc.message, exc.headers) from exc
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
