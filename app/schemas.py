@@ -25,21 +25,8 @@ from models.features import BOSTON_DOMAINS, BOSTON_FEATURES
 N_FEATURES = len(BOSTON_FEATURES)
 
 # A typical row (the data set's first row), for examples.
-EXAMPLE_ROW: dict[str, Any] = {
-    "CRIM": 0.00632,
-    "ZN": 18.0,
-    "INDUS": 2.31,
-    "CHAS": 0.0,
-    "NOX": 0.538,
-    "RM": 6.575,
-    "AGE": 65.2,
-    "DIS": 4.09,
-    "RAD": 1.0,
-    "TAX": 296.0,
-    "PTRATIO": 15.3,
-    "B": 396.9,
-    "LSTAT": 4.98,
-}
+FIRST_ROW = [0.00632, 18.0, 2.31, 0.0, 0.538, 6.575, 65.2, 4.09, 1.0, 296.0, 15.3, 396.9, 4.98]
+EXAMPLE_ROW: dict[str, Any] = dict(zip(BOSTON_FEATURES, FIRST_ROW, strict=True))
 STRICT = ConfigDict(strict=True, allow_inf_nan=False, extra="forbid")
 ROW_FORMS = ("named", "listed")  # the tags of PriceInstance's two forms; they show in an error's loc
 
