@@ -24,8 +24,7 @@ async def get_service(request: Request) -> Service:
 
 async def get_registry(request: Request) -> Registry:
     """The loaded models (async for the same reason)."""
-    service: Service = request.app.state.service
-    return service.registry
+    return (await get_service(request)).registry
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]

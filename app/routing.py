@@ -44,6 +44,7 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.deps import json_response
 from app.errors import ServiceError
 from app.uploads import MAX_FILES, read_files
 
@@ -86,11 +87,8 @@ class JSONRequest(Request):
 
 
 def json_answer(content: Any) -> Response:
-    return (
-        content
-        if isinstance(content, Response)
-        else Response(orjson.dumps(content), media_type="application/json")
-    )
+    """A handler's return value as a response: a Response as is, anything else as orjson JSON."""
+    return content if isinstance(content, Response) else json_response(content)
 
 
 def _is_async(call: Any) -> bool:
@@ -180,7 +178,7 @@ class FastHandler:
             ) from None
 
     def _solve(self, request: Request, values: dict[str, Any]) -> list[Any]:
-        """The path, query and JSON body parameters into `values`; their validation errors."""
+        """The path and query parameters into `values` (the defaults when there is no query); their errors."""
         d = self.dependant
         path_values, errors = request_params_to_args(d.path_params, request.path_params)
         values.update(path_values)

@@ -110,9 +110,7 @@ async def predict_digit(
 
 @digits.post("/digit/batch", response_model=DigitBatchResponse, summary="Read several digits")
 async def predict_digit_batch(
-    files: Annotated[
-        list[bytes], File(description=UPLOAD + " (several files)", json_schema_extra=_binary_items)
-    ],
+    files: Annotated[list[bytes], File(description=UPLOADS, json_schema_extra=_binary_items)],
     service: ServiceDep,
     debug: Debug = False,
 ) -> dict[str, Any]:
