@@ -203,7 +203,7 @@ class ServiceMiddleware:
             try:
                 await self.app(scope, limited_receive, send)
             finally:
-                gate.leave()
+                gate.leave_soon()
 
     async def _admitted(self, gate: Gate, scope: Scope, send: Send) -> bool:
         """Enter `gate`, or answer 503 with Retry-After (and close the connection if a body is unread)."""

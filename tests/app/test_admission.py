@@ -119,6 +119,30 @@ def test_a_cancelled_waiter_gives_back_what_it_held() -> None:
     asyncio.run(run())
 
 
+def test_one_loop_turn_starts_at_most_the_limit() -> None:
+    """A slot comes back at the loop's next turn: requests that never yield cannot fill one turn."""
+
+    async def run() -> None:
+        a, _ = admission(limit=2, waiting=10)
+        gate = a.gates["price"]
+        started: list[int] = []
+
+        async def request(n: int) -> None:  # a request whose work never yields, as a price
+            assert await a.enter(gate, scope()) is None
+            started.append(n)
+            gate.leave_soon()
+
+        tasks = [asyncio.create_task(request(n)) for n in range(5)]
+        await asyncio.sleep(0)  # one turn: every task ran once
+        assert started == [0, 1] and gate.waiting == 3 and gate.in_flight == 2
+        await asyncio.gather(*tasks)
+        assert started == [0, 1, 2, 3, 4]  # in arrival order
+        await asyncio.sleep(0)
+        assert gate.in_flight == 0 and gate.waiting == 0
+
+    asyncio.run(run())
+
+
 def test_metrics_show_limit_in_flight_and_wait() -> None:
     async def run() -> str:
         a, metrics = admission(limit=3)
