@@ -65,7 +65,9 @@ class Gate:
     def __init__(self, name: str, limit: int) -> None:
         self.name, self.limit = name, limit
         self.in_flight = 0
-        self._waiters: deque[asyncio.Future[bool]] = deque()  # live waiters only: each removes itself
+        # (deadline, waiter), oldest first; a waiter that expires or is cancelled removes itself
+        self._waiters: deque[tuple[float, asyncio.Future[bool]]] = deque()
+        self._timer: asyncio.TimerHandle | None = None  # one, at the oldest waiter's deadline
 
     @property
     def waiting(self) -> int:
@@ -78,26 +80,36 @@ class Gate:
         return False
 
     async def wait(self, timeout_s: float) -> bool:
-        """Wait for a slot: True once it is handed over (the caller must `leave()`), False at the timeout."""
+        """Wait for a slot: True once it is handed over (the caller must `leave()`), False at the timeout.
+
+        One timer per gate, not per waiter (under overload nearly every request waits): it fires at the
+        oldest waiter's deadline and expires every waiter whose deadline is past.
+        """
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[bool] = loop.create_future()
-        self._waiters.append(waiter)
-        timer = loop.call_later(timeout_s, self._expire, waiter)
+        self._waiters.append((loop.time() + timeout_s, waiter))
+        if self._timer is None:
+            self._arm(loop)
         try:
             return await waiter
         except asyncio.CancelledError:  # the request was cancelled (shutdown): give back a slot it got
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
-            elif waiter.done() and not waiter.cancelled() and waiter.result():
+            self._waiters = deque(entry for entry in self._waiters if entry[1] is not waiter)
+            if waiter.done() and not waiter.cancelled() and waiter.result():
                 self.leave()
             raise
-        finally:
-            timer.cancel()
 
-    def _expire(self, waiter: asyncio.Future[bool]) -> None:
-        if not waiter.done():
-            self._waiters.remove(waiter)  # O(waiting), bounded by the waiting room
-            waiter.set_result(False)
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = loop.call_at(self._waiters[0][0], self._expire) if self._waiters else None
+
+    def _expire(self) -> None:
+        """Refuse the oldest waiters while their deadline is past, then re-arm for the next one."""
+        if self._timer is not None:
+            self._timer.cancel()
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        while self._waiters and self._waiters[0][0] <= now:
+            self._waiters.popleft()[1].set_result(False)
+        self._arm(loop)
 
     def leave_soon(self) -> None:
         """`leave()` at the event loop's next turn, so that one turn starts at most `limit` requests.
@@ -109,9 +121,11 @@ class Gate:
         asyncio.get_running_loop().call_soon(self.leave)
 
     def leave(self) -> None:
-        """A request of this class is done: its slot goes to the oldest waiter, or is freed."""
+        """A request of this class is done: its slot goes to the oldest waiter in time, or is freed."""
+        if self._waiters and self._waiters[0][0] <= asyncio.get_running_loop().time():
+            self._expire()  # a waiter past its deadline is refused, never started
         if self._waiters:
-            self._waiters.popleft().set_result(True)  # in_flight unchanged: the slot changes hands
+            self._waiters.popleft()[1].set_result(True)  # in_flight unchanged: the slot changes hands
         else:
             self.in_flight -= 1
 

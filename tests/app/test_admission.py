@@ -99,6 +99,23 @@ def test_a_waiter_times_out_and_leaves_the_room() -> None:
     asyncio.run(run())
 
 
+def test_a_waiter_past_its_deadline_is_refused_at_hand_over() -> None:
+    async def run() -> list[bool]:
+        gate = Gate("price", 1)
+        assert gate.try_enter()
+        tasks = [asyncio.create_task(gate.wait(t)) for t in (0.01, 0.01, 30.0)]
+        await asyncio.sleep(0)
+        time.sleep(0.02)  # the loop is blocked: the two short deadlines pass before any timer runs
+        gate.leave()  # the slot skips the two late waiters and goes to the third
+        results = await asyncio.gather(*tasks)
+        assert gate.in_flight == 1 and gate.waiting == 0
+        gate.leave()
+        assert gate.in_flight == 0
+        return results
+
+    assert asyncio.run(run()) == [False, False, True]
+
+
 def test_a_cancelled_waiter_gives_back_what_it_held() -> None:
     async def run() -> None:
         gate = Gate("price", 1)
