@@ -161,6 +161,8 @@ class Admission:
 
     def route_label(self, path: str) -> str:
         """The route template of a path in a route class, for metrics (a bounded set of labels)."""
+        if path in self._by_path:
+            return path
         match = V2_INFER.fullmatch(path)
         if match is None:
             return path

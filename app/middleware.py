@@ -46,9 +46,11 @@ def _must_close(scope: Scope) -> bool:
 
 
 Refusal = tuple[list[tuple[bytes, bytes]], bytes]  # an error response's headers and body
-# EarlyRefusal's rendered answer: headers but the length and id; the body before and after the id
-# (None after: a v2 body carries no request id)
-_Template = tuple[list[tuple[bytes, bytes]], bytes, bytes | None]
+# EarlyRefusal's answer for app.protocol: header lines as bytes, the body, whether they close
+Rendered = tuple[bytes, bytes, bool]
+# EarlyRefusal's rendered answer: header lines but the length and id, the body before and after the
+# id (None after: a v2 body carries no request id), and whether the headers close the connection
+_Template = tuple[bytes, bytes, bytes | None, bool]
 _RID_MARK = "@@request-id@@"  # never a real id: logging accepts only [A-Za-z0-9._:-] from clients
 
 
@@ -82,7 +84,7 @@ class EarlyRefusal:
         self.admission, self.metrics = admission, metrics
         self._rendered: dict[tuple[str, int, int, bool], _Template] = {}
 
-    def __call__(self, scope: Scope) -> Refusal | None:
+    def __call__(self, scope: Scope) -> Rendered | None:
         gate = self.admission.gate_for(scope["path"])
         if gate is None or scope["method"] != "POST" or not self.admission.room_full(gate):
             return None
@@ -94,10 +96,10 @@ class EarlyRefusal:
                 incoming = value.decode("latin-1")
         self.admission.count_refusal(gate, LIMIT)
         rid = request_id_for(incoming).encode()
-        headers, prefix, suffix = self._template(gate, scope)
+        head, prefix, suffix, close = self._template(gate, scope)
         body = prefix + rid + suffix if suffix is not None else prefix
         self._count(scope)
-        return [*headers, (b"content-length", str(len(body)).encode()), (b"x-request-id", rid)], body
+        return b"%bcontent-length: %d\r\nx-request-id: %b\r\n" % (head, len(body), rid), body, close
 
     def _template(self, gate: Gate, scope: Scope) -> _Template:
         """`refusal()`'s answer for this path and gate state, rendered once, the request id left out.
@@ -114,8 +116,9 @@ class EarlyRefusal:
                 self._rendered.clear()
             headers, body = refusal(self.admission, gate, LIMIT, scope, _RID_MARK)
             prefix, mark, suffix = body.partition(_RID_MARK.encode())
-            rest = [(k, v) for k, v in headers if k != b"content-length"]
-            template = self._rendered[key] = (rest, prefix, suffix if mark else None)
+            head = b"".join(b"%b: %b\r\n" % (k, v) for k, v in headers if k != b"content-length")
+            close = (b"connection", b"close") in headers
+            template = self._rendered[key] = (head, prefix, suffix if mark else None, close)
         return template
 
     def _count(self, scope: Scope) -> None:

@@ -19,7 +19,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
-Refuse = Callable[[Any], "tuple[list[tuple[bytes, bytes]], bytes] | None"]  # app.middleware.EarlyRefusal
+# app.middleware.EarlyRefusal: (header lines, body, whether the lines hold `connection: close`) or None
+Refuse = Callable[[Any], "tuple[bytes, bytes, bool] | None"]
 
 EXTENSION = "paddle_serve"  # scope["extensions"][EXTENSION]["arrived"]: time.monotonic() at the first byte
 PROTOCOL = "app.protocol:StampedHttpToolsProtocol"  # for uvicorn's `http=` / `--http`
@@ -29,6 +30,7 @@ class StampedHttpToolsProtocol(HttpToolsProtocol):
     """HttpToolsProtocol whose scopes carry the arrival time (one clock read per request)."""
 
     _refuse: Refuse | None = None
+    _defaults: tuple[list[tuple[bytes, bytes]], bytes] | None = None  # shared: one server state
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -43,21 +45,24 @@ class StampedHttpToolsProtocol(HttpToolsProtocol):
         if refusal is None:
             super()._start_asgi_task(cycle, app)
             return
-        headers, body = refusal
-        close = not cycle.keep_alive or (b"connection", b"close") in headers
-        lines = [STATUS_LINE[503]]
-        for name, value in [*self.server_state.default_headers, *headers]:
-            lines.extend((name, b": ", value, b"\r\n"))
-        if close and (b"connection", b"close") not in headers:
-            lines.append(b"connection: close\r\n")
-        lines.extend((b"\r\n", body))
-        self.transport.write(b"".join(lines))
+        head, body, closes = refusal
+        close = closes or not cycle.keep_alive
+        ending = b"connection: close\r\n\r\n" if close and not closes else b"\r\n"
+        self.transport.write(b"".join((STATUS_LINE[503], self._default_lines(), head, ending, body)))
         cycle.response_started = cycle.response_complete = True  # its body, when it comes, is skipped
         cycle.message_event.set()
         if close:
             cycle.keep_alive = False
             self.transport.close()
         cycle.on_response()
+
+    def _default_lines(self) -> bytes:
+        """uvicorn's default headers (date, server) as lines, rendered again when uvicorn renews them."""
+        headers = self.server_state.default_headers  # a new list every second (the date)
+        if self._defaults is None or self._defaults[0] is not headers:
+            StampedHttpToolsProtocol._defaults = (headers, b"".join(b"%b: %b\r\n" % h for h in headers))
+        assert self._defaults is not None
+        return self._defaults[1]
 
 
 def _refuse_early(app: Any) -> Refuse | None:
