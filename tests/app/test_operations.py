@@ -83,6 +83,60 @@ def test_request_id_in_log_lines_and_quiet_probes(
     assert "PNG" not in caplog.text and "secret.png" not in caplog.text
 
 
+def test_log_lines_of_one_loop_turn_are_written_at_its_end_in_order() -> None:
+    """The service's handler writes one turn's lines with one write; a thread's line keeps the order."""
+    import asyncio
+    import io
+    import threading
+
+    from app.logging import TurnHandler
+
+    writes: list[str] = []
+
+    class Stream(io.StringIO):
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return len(text)
+
+    handler = TurnHandler()
+    handler.setStream(Stream())
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log = logging.getLogger("tests.turn")
+    log.addHandler(handler)
+    log.propagate = False
+    log.setLevel(logging.INFO)
+
+    async def run() -> None:
+        log.info("a")
+        log.info("b")
+        assert writes == []  # they wait for the end of this turn
+        await asyncio.sleep(0)
+        assert writes == ["a\nb\n"]
+        log.info("c")
+        thread = threading.Thread(target=log.info, args=("d",))
+        thread.start()
+        thread.join()
+        assert writes == ["a\nb\n", "c\nd\n"]  # the thread's line came after the one waiting
+        log.info("e")
+
+    try:
+        asyncio.run(run())
+        assert writes[-1] == "e\n"  # written by the end of the loop's last turn
+        log.info("f")  # no loop running: at once
+        assert writes[-1] == "f\n"
+    finally:
+        log.removeHandler(handler)
+
+
+def test_the_log_time_is_the_standard_formatters() -> None:
+    from app.logging import Formatter
+
+    for created in (0.0, 1764780000.0009, 1764780000.9999, 1764780001.5):
+        record = logging.LogRecord("x", logging.INFO, __file__, 0, "m", None, None)
+        record.created, record.msecs = created, int((created - int(created)) * 1000) + 0.0
+        assert Formatter("%(asctime)s").format(record) == logging.Formatter("%(asctime)s").format(record)
+
+
 def test_cors_lets_any_origin_get_and_post_without_credentials(client: TestClient) -> None:
     pre = client.options(
         "/predict/price",
