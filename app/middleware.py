@@ -36,13 +36,20 @@ def _must_close(scope: Scope) -> bool:
     next one; a body of at most SKIPPED_BODY bytes is cheaper skipped than a new connection (a
     refusal costs about 2x less). A larger or chunked body, or another server: close.
     """
-    stamped = EXTENSION in scope.get("extensions", {})
+    length, chunked = None, False
     for key, value in scope["headers"]:
         if key == b"transfer-encoding":
-            return True
-        if key == b"content-length":
-            return not (stamped and value.strip().isdigit() and int(value) <= SKIPPED_BODY)
-    return False
+            chunked = True
+        elif key == b"content-length":
+            length = value
+    return _body_closes(length, chunked, EXTENSION in scope.get("extensions", {}))
+
+
+def _body_closes(length: bytes | None, chunked: bool, stamped: bool) -> bool:
+    """`_must_close` from the request's content-length and transfer-encoding headers."""
+    if chunked:
+        return True
+    return length is not None and not (stamped and length.strip().isdigit() and int(length) <= SKIPPED_BODY)
 
 
 Refusal = tuple[list[tuple[bytes, bytes]], bytes]  # an error response's headers and body
@@ -88,20 +95,26 @@ class EarlyRefusal:
         gate = self.admission.gate_for(scope["path"])
         if gate is None or scope["method"] != "POST" or not self.admission.room_full(gate):
             return None
-        incoming = None
-        for key, value in scope["headers"]:
+        incoming = length = None
+        chunked = False
+        for key, value in scope["headers"]:  # one pass: the headers a refusal depends on
             if key == b"origin":
                 return None
             if key == b"x-request-id":
                 incoming = value.decode("latin-1")
+            elif key == b"content-length":
+                length = value
+            elif key == b"transfer-encoding":
+                chunked = True
         self.admission.count_refusal(gate, LIMIT)
         rid = request_id_for(incoming).encode()
-        head, prefix, suffix, close = self._template(gate, scope)
+        stamped = EXTENSION in scope.get("extensions", {})
+        head, prefix, suffix, close = self._template(gate, scope, _body_closes(length, chunked, stamped))
         body = prefix + rid + suffix if suffix is not None else prefix
         self._count(scope)
         return b"%bcontent-length: %d\r\nx-request-id: %b\r\n" % (head, len(body), rid), body, close
 
-    def _template(self, gate: Gate, scope: Scope) -> _Template:
+    def _template(self, gate: Gate, scope: Scope, closes: bool) -> _Template:
         """`refusal()`'s answer for this path and gate state, rendered once, the request id left out.
 
         While a class sheds, its refusals are all alike (the same message: every slot and the room
@@ -109,7 +122,7 @@ class EarlyRefusal:
         7.5 -> 5.0 µs), whose target is a tenth of a served price (~0.2 ms). Few keys in practice;
         the cache is emptied past 64.
         """
-        key = (scope["path"], gate.in_flight, gate.waiting, _must_close(scope))
+        key = (scope["path"], gate.in_flight, gate.waiting, closes)
         template = self._rendered.get(key)
         if template is None:
             if len(self._rendered) >= 64:  # v2 paths carry a client-chosen version segment
@@ -165,7 +178,7 @@ class ServiceMiddleware:
                 message["headers"] = [*message.get("headers", []), rid_header]
             await send(message)
 
-        self.metrics.in_flight.inc()
+        self.metrics.in_flight += 1
         try:
             await self._handle(scope, receive, send_with_id)
         except Exception:
@@ -173,7 +186,7 @@ class ServiceMiddleware:
             if not state["started"]:
                 await _send_error(send_with_id, ServiceError("internal server error"), scope["path"])
         finally:
-            self.metrics.in_flight.dec()
+            self.metrics.in_flight -= 1
             self._observe(scope, int(state["status"]), time.perf_counter() - start)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
