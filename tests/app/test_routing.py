@@ -21,8 +21,9 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from starlette.routing import Match
 
-from app.main import create_app
+from app.main import DOCS_ROUTES, create_app
 from app.routing import ContractRoute, FastHandler, parse_json
 from app.schemas import DigitBatchResponse, DigitResponse, PriceBatchResponse, PriceResponse
 from app.settings import Settings
@@ -203,3 +204,11 @@ def test_the_corpus_has_answers_and_errors_of_every_route(clients: tuple[TestCli
             RESPONSE_MODELS[route].model_validate_json(response.content, strict=True)
     assert {200, 415, 422} <= seen["/predict/price"] and {200, 422} <= seen["/predict/price/batch"]
     assert {200, 415, 422} <= seen["/predict/digit"] and {200, 422} <= seen["/predict/digit/batch"]
+
+
+def test_the_service_routes_are_matched_before_the_docs_routes() -> None:
+    routes = create_app().router.routes
+    docs = [i for i, route in enumerate(routes) if getattr(route, "name", None) in DOCS_ROUTES]
+    scope = {"type": "http", "method": "POST", "path": "/predict/price", "root_path": ""}
+    price = next(i for i, route in enumerate(routes) if route.matches(dict(scope))[0] == Match.FULL)
+    assert len(docs) == len(DOCS_ROUTES) and price < min(docs)
