@@ -196,6 +196,10 @@ class Admission:
         """Count a request of `gate` refused for `reason` (by `enter`, or on arrival by the protocol)."""
         self._rejected[gate.name, reason].inc()
 
+    def refusals(self, gate: Gate, reason: str) -> Callable[[], None]:
+        """`count_refusal(gate, reason)` as one call, for a caller that keeps it."""
+        return self._rejected[gate.name, reason].inc
+
     def message(self, gate: Gate, reason: str) -> str:
         """What a refused client reads."""
         if reason == LIMIT:

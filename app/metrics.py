@@ -23,7 +23,9 @@ WAIT_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.
 STAGE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
 
 
-class _Count:
+class CounterSeries:
+    """One label set's count (`LoopCounter.labels`)."""
+
     __slots__ = ("value",)
 
     def __init__(self) -> None:
@@ -33,7 +35,9 @@ class _Count:
         self.value += amount
 
 
-class _Buckets:
+class HistogramSeries:
+    """One label set's bucket counts and sum (`LoopHistogram.labels`); `counts` are not cumulative."""
+
     __slots__ = ("bounds", "counts", "sum")
 
     def __init__(self, bounds: tuple[float, ...]) -> None:
@@ -49,14 +53,14 @@ class LoopCounter:
 
     def __init__(self, name: str, documentation: str, labelnames: list[str], registry: CollectorRegistry):
         self.name, self.documentation, self.labelnames = name, documentation, labelnames
-        self._children: dict[tuple[str, ...], _Count] = {}
+        self._children: dict[tuple[str, ...], CounterSeries] = {}
         registry.register(self)
 
-    def labels(self, *values: object) -> _Count:
+    def labels(self, *values: object) -> CounterSeries:
         key = tuple(str(v) for v in values)
         child = self._children.get(key)
         if child is None:
-            child = self._children[key] = _Count()
+            child = self._children[key] = CounterSeries()
         return child
 
     def describe(self) -> Iterator[Metric]:
@@ -82,14 +86,14 @@ class LoopHistogram:
     ):
         self.name, self.documentation, self.labelnames = name, documentation, labelnames
         self.bounds = tuple(float(b) for b in buckets)
-        self._children: dict[tuple[str, ...], _Buckets] = {}
+        self._children: dict[tuple[str, ...], HistogramSeries] = {}
         registry.register(self)
 
-    def labels(self, *values: object) -> _Buckets:
+    def labels(self, *values: object) -> HistogramSeries:
         key = tuple(str(v) for v in values)
         child = self._children.get(key)
         if child is None:
-            child = self._children[key] = _Buckets(self.bounds)
+            child = self._children[key] = HistogramSeries(self.bounds)
         return child
 
     def describe(self) -> Iterator[Metric]:
@@ -182,13 +186,21 @@ class Metrics:
             WAIT_BUCKETS,
             r,
         )
-        self._request_series: dict[tuple[str, str, int], tuple[_Count, _Buckets]] = {}
+        self._request_series: dict[tuple[str, str, int], tuple[CounterSeries, HistogramSeries]] = {}
 
     def count_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        """One answered request: its count and latency, by route template, method and status.
+        """One answered request: its count and latency, by route template, method and status."""
+        series = self._request_series.get((route, method, status)) or self.request_series(
+            route, method, status
+        )
+        series[0].inc()
+        series[1].observe(seconds)
 
-        The two series are looked up once per label set (a key of the caller's values, not their
-        strings: two `labels()` calls took 3.4 µs per request under prometheus_client).
+    def request_series(self, route: str, method: str, status: int) -> tuple[CounterSeries, HistogramSeries]:
+        """The count and latency series of one label set, looked up once per label set.
+
+        The key is the caller's values, not their strings: two `labels()` calls took 3.4 µs per
+        request under prometheus_client.
         """
         key = (route, method, status)
         series = self._request_series.get(key)
@@ -197,8 +209,7 @@ class Metrics:
                 self.requests.labels(route, method, status),
                 self.latency.labels(route, method, status),
             )
-        series[0].inc()
-        series[1].observe(seconds)
+        return series
 
 
 class DigitObserver:

@@ -12,7 +12,7 @@ from app.admission import LIMIT, Admission, Gate
 from app.auth import inference_refusal
 from app.errors import Overloaded, PayloadTooLarge, ServiceError, error_body
 from app.logging import request_id_for, set_request_id
-from app.metrics import Metrics
+from app.metrics import CounterSeries, HistogramSeries, Metrics
 from app.protocol import EXTENSION
 
 logger = logging.getLogger(__name__)
@@ -56,8 +56,9 @@ Refusal = tuple[list[tuple[bytes, bytes]], bytes]  # an error response's headers
 # EarlyRefusal's answer for app.protocol: header lines as bytes, the body, whether they close
 Rendered = tuple[bytes, bytes, bool]
 # EarlyRefusal's rendered answer: header lines but the length and id, the body before and after the
-# id (None after: a v2 body carries no request id), and whether the headers close the connection
-_Template = tuple[bytes, bytes, bytes | None, bool]
+# id (None after: a v2 body carries no request id), whether the headers close the connection, and
+# the refusal's metrics: its request count, its latency histogram, its admission refusal count
+_Template = tuple[bytes, bytes, bytes | None, bool, CounterSeries, HistogramSeries, Callable[[], None]]
 _RID_MARK = "@@request-id@@"  # never a real id: logging accepts only [A-Za-z0-9._:-] from clients
 
 
@@ -106,12 +107,15 @@ class EarlyRefusal:
                 length = value
             elif key == b"transfer-encoding":
                 chunked = True
-        self.admission.count_refusal(gate, LIMIT)
-        rid = request_id_for(incoming).encode()
         stamped = EXTENSION in scope.get("extensions", {})
-        head, prefix, suffix, close = self._template(gate, scope, _body_closes(length, chunked, stamped))
+        template = self._template(gate, scope, _body_closes(length, chunked, stamped))
+        head, prefix, suffix, close, count, latency, refused = template
+        refused()
+        rid = request_id_for(incoming).encode()
         body = prefix + rid + suffix if suffix is not None else prefix
-        self._count(scope)
+        count.inc()
+        arrived = scope["extensions"][EXTENSION].get("arrived") if stamped else None
+        latency.observe(time.monotonic() - arrived if arrived is not None else 0.0)
         return b"%bcontent-length: %d\r\nx-request-id: %b\r\n" % (head, len(body), rid), body, close
 
     def _template(self, gate: Gate, scope: Scope, closes: bool) -> _Template:
@@ -131,13 +135,10 @@ class EarlyRefusal:
             prefix, mark, suffix = body.partition(_RID_MARK.encode())
             head = b"".join(b"%b: %b\r\n" % (k, v) for k, v in headers if k != b"content-length")
             close = (b"connection", b"close") in headers
-            template = self._rendered[key] = (head, prefix, suffix if mark else None, close)
+            series = self.metrics.request_series(self.admission.route_label(scope["path"]), "POST", 503)
+            refused = self.admission.refusals(gate, LIMIT)
+            template = self._rendered[key] = (head, prefix, suffix if mark else None, close, *series, refused)
         return template
-
-    def _count(self, scope: Scope) -> None:
-        arrived = scope.get("extensions", {}).get(EXTENSION, {}).get("arrived")
-        seconds = time.monotonic() - arrived if arrived is not None else 0.0
-        self.metrics.count_request(self.admission.route_label(scope["path"]), "POST", 503, seconds)
 
 
 class ServiceMiddleware:
