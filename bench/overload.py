@@ -23,12 +23,14 @@ import asyncio
 import json
 import multiprocessing
 import os
+import re
 import resource
 import socket
 import statistics
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -220,13 +222,31 @@ def measure(server: Server, route: str, connections: int, args: argparse.Namespa
     return step_row(route, connections, args.duration, tally, cpu_seconds(server.proc.pid) - before)
 
 
+def in_flight(port: int, route: str) -> float:
+    """The server's `admission_in_flight` of the route class `route` belongs to (from /metrics)."""
+    name = route.removeprefix("v2_")
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    match = re.search(rf'^admission_in_flight{{route_class="{name}"}} (\S+)$', text, re.MULTILINE)
+    return float(match.group(1)) if match else float("nan")
+
+
+def wait_in_flight(port: int, route: str, want: float) -> None:
+    for _ in range(100):
+        if in_flight(port, route) == want:
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{route}: in flight is not {want} after 5 s")
+
+
 def hold_slot(port: int, route: str) -> socket.socket:
     """A request of `route` sent half-way: admitted, it holds its class's slot until the socket closes."""
     path, body, content_type, extra = ROUTES[route]
+    wait_in_flight(port, route, 0)  # the last route's holder is gone: this one is admitted, not refused
     sock = socket.create_connection(("127.0.0.1", port))
     request = raw_request(path, body, content_type, port, extra)
     sock.sendall(request[: len(request) - len(body) // 2])
-    time.sleep(0.2)  # its headers are parsed and admitted well within this
+    wait_in_flight(port, route, 1)
     return sock
 
 
