@@ -9,8 +9,8 @@ refusal's 10.8 µs in-process (`app.middleware.EarlyRefusal`), whose target is a
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
@@ -48,20 +48,31 @@ class HistogramSeries:
         self.sum += value
 
 
-class LoopCounter:
-    """A labelled counter changed by the event loop's thread only; `labels()` as prometheus_client's."""
+S = TypeVar("S", CounterSeries, HistogramSeries)  # one label set's series
 
-    def __init__(self, name: str, documentation: str, labelnames: list[str], registry: CollectorRegistry):
+
+class _LoopFamily(Generic[S]):
+    """Labelled series that only the event loop's thread changes; `labels()` as prometheus_client's."""
+
+    def __init__(self, name: str, documentation: str, labelnames: list[str], new_series: Callable[[], S]):
         self.name, self.documentation, self.labelnames = name, documentation, labelnames
-        self._children: dict[tuple[str, ...], CounterSeries] = {}
-        registry.register(self)
+        self._new_series: Callable[[], S] = new_series
+        self._children: dict[tuple[str, ...], S] = {}
 
-    def labels(self, *values: object) -> CounterSeries:
+    def labels(self, *values: object) -> S:
         key = tuple(str(v) for v in values)
         child = self._children.get(key)
         if child is None:
-            child = self._children[key] = CounterSeries()
+            child = self._children[key] = self._new_series()
         return child
+
+
+class LoopCounter(_LoopFamily[CounterSeries]):
+    """A labelled counter changed by the event loop's thread only."""
+
+    def __init__(self, name: str, documentation: str, labelnames: list[str], registry: CollectorRegistry):
+        super().__init__(name, documentation, labelnames, CounterSeries)
+        registry.register(self)
 
     def describe(self) -> Iterator[Metric]:
         yield CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
@@ -73,8 +84,8 @@ class LoopCounter:
         yield family
 
 
-class LoopHistogram:
-    """A labelled histogram changed by the event loop's thread only; `labels()` as prometheus_client's."""
+class LoopHistogram(_LoopFamily[HistogramSeries]):
+    """A labelled histogram changed by the event loop's thread only."""
 
     def __init__(
         self,
@@ -84,17 +95,9 @@ class LoopHistogram:
         buckets: tuple[float, ...],
         registry: CollectorRegistry,
     ):
-        self.name, self.documentation, self.labelnames = name, documentation, labelnames
         self.bounds = tuple(float(b) for b in buckets)
-        self._children: dict[tuple[str, ...], HistogramSeries] = {}
+        super().__init__(name, documentation, labelnames, lambda: HistogramSeries(self.bounds))
         registry.register(self)
-
-    def labels(self, *values: object) -> HistogramSeries:
-        key = tuple(str(v) for v in values)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = HistogramSeries(self.bounds)
-        return child
 
     def describe(self) -> Iterator[Metric]:
         yield HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
