@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import generate_latest
@@ -218,6 +219,7 @@ class _Transport:
 
     def __init__(self) -> None:
         self.written = b""
+        self.closed = False
 
     def get_extra_info(self, name: str, default: object = None) -> object:
         return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(name, default)
@@ -226,10 +228,10 @@ class _Transport:
         self.written += data
 
     def is_closing(self) -> bool:
-        return False
+        return self.closed
 
     def close(self) -> None:
-        pass
+        self.closed = True
 
     def pause_reading(self) -> None:
         pass
@@ -269,6 +271,53 @@ def test_the_stamped_protocol_gives_each_request_its_arrival_time() -> None:
     extensions = scopes[0]["extensions"]
     assert isinstance(extensions, dict)
     assert before <= extensions[EXTENSION]["arrived"] <= time.monotonic()
+
+
+def test_keep_alive_closes_an_idle_connection_only() -> None:
+    """The keep-alive timer, armed once per idle spell: a connection closes after `timeout_keep_alive`
+    s with no request, not while requests keep coming, not while one is in work."""
+    import uvicorn
+    from uvicorn.server import ServerState
+
+    from app.protocol import StampedHttpToolsProtocol
+
+    release = asyncio.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["path"] == "/slow":
+            await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def run() -> list[tuple[str, bool]]:
+        config = uvicorn.Config(app, lifespan="off", log_level="critical", timeout_keep_alive=1)
+        config.load()
+        config.timeout_keep_alive = 0.3  # type: ignore[assignment]  # seconds, short for the test
+        transport = _Transport()
+        protocol = StampedHttpToolsProtocol(config=config, server_state=ServerState(), app_state={})
+        protocol.connection_made(transport)  # type: ignore[arg-type]
+        seen = []
+        for _ in range(6):  # a request every 0.1 s for 0.6 s: past the timeout, never idle that long
+            protocol.data_received(b"GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
+            await asyncio.sleep(0.1)
+        seen.append(("busy with quick requests", transport.closed))
+        protocol.data_received(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        await asyncio.sleep(0.5)
+        seen.append(("one request in work", transport.closed))
+        release.set()
+        await asyncio.sleep(0.15)
+        seen.append(("idle for half the timeout", transport.closed))
+        await asyncio.sleep(0.45)
+        seen.append(("idle past the timeout", transport.closed))
+        assert transport.written.count(b"HTTP/1.1 200 OK") == 7
+        return seen
+
+    assert asyncio.run(run()) == [
+        ("busy with quick requests", False),
+        ("one request in work", False),
+        ("idle for half the timeout", False),
+        ("idle past the timeout", True),
+    ]
 
 
 def test_a_refusal_on_arrival_carries_uvicorns_current_date() -> None:

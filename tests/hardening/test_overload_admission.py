@@ -182,6 +182,21 @@ def test_a_full_class_is_shed_before_the_body_and_others_are_served(
         assert status == 503 and "connection" not in headers
         sock.sendall(b"GET /livez HTTP/1.1\r\nHost: test\r\n\r\n")
         assert read_response(sock)[::2] == (200, b'{"status":"ok"}')
+    # The same in one packet with the next request behind it: the refusal, then the next answer.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(request_head(name) + ROUTES[name][1] + b"GET /livez HTTP/1.1\r\nHost: test\r\n\r\n")
+        data = b""
+        while not data.endswith(b'{"status":"ok"}'):
+            chunk = sock.recv(65536)
+            assert chunk, f"connection closed: {data!r}"
+            data += chunk
+        assert data.startswith(b"HTTP/1.1 503 ") and data.count(b"HTTP/1.1 200 OK\r\n") == 1
+    # HTTP/1.0 does not keep the connection: the refusal says so and closes it.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(request_head(name).replace(b"HTTP/1.1", b"HTTP/1.0", 1) + ROUTES[name][1])
+        status, headers, _ = read_response(sock)
+        assert status == 503 and headers["connection"] == "close"
+        assert sock.recv(1) == b""
 
     assert_never_shed(server)
     assert send(server, other).json() == idle_answers[other]  # the other class is not affected
