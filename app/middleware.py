@@ -29,25 +29,30 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+_UNSURE_BODY = (b"transfer-encoding", b"expect")  # headers after which an unread body is not skipped
+
+
 def _must_close(scope: Scope) -> bool:
     """Whether a refused request's unread body calls for closing its connection.
 
     The stamped protocol (httptools) skips the unread body of an answered request and parses the
     next one; a body of at most SKIPPED_BODY bytes is cheaper skipped than a new connection (a
-    refusal costs about 2x less). A larger or chunked body, or another server: close.
+    refusal costs about 2x less). A larger or chunked body, or another server: close. So does a
+    request that expects `100 Continue`: its client may never send the body it announced, and
+    the next request would then be skipped as that body.
     """
-    length, chunked = None, False
+    length, unsure = None, False
     for key, value in scope["headers"]:
-        if key == b"transfer-encoding":
-            chunked = True
+        if key in _UNSURE_BODY:
+            unsure = True
         elif key == b"content-length":
             length = value
-    return _body_closes(length, chunked, EXTENSION in scope.get("extensions", {}))
+    return _body_closes(length, unsure, EXTENSION in scope.get("extensions", {}))
 
 
-def _body_closes(length: bytes | None, chunked: bool, stamped: bool) -> bool:
-    """`_must_close` from the request's content-length and transfer-encoding headers."""
-    if chunked:
+def _body_closes(length: bytes | None, unsure: bool, stamped: bool) -> bool:
+    """`_must_close` from the request's content-length and whether it is chunked or expects 100."""
+    if unsure:
         return True
     return length is not None and not (stamped and length.strip().isdigit() and int(length) <= SKIPPED_BODY)
 
@@ -97,7 +102,7 @@ class EarlyRefusal:
         if gate is None or scope["method"] != "POST" or not self.admission.room_full(gate):
             return None
         incoming = length = None
-        chunked = False
+        unsure = False
         for key, value in scope["headers"]:  # one pass: the headers a refusal depends on
             if key == b"origin":
                 return None
@@ -105,10 +110,10 @@ class EarlyRefusal:
                 incoming = value.decode("latin-1")
             elif key == b"content-length":
                 length = value
-            elif key == b"transfer-encoding":
-                chunked = True
+            elif key in _UNSURE_BODY:
+                unsure = True
         stamped = EXTENSION in scope.get("extensions", {})
-        template = self._template(gate, scope, _body_closes(length, chunked, stamped))
+        template = self._template(gate, scope, _body_closes(length, unsure, stamped))
         head, prefix, suffix, close, count, latency, refused = template
         refused()
         rid = request_id_for(incoming).encode()

@@ -191,6 +191,16 @@ def test_a_full_class_is_shed_before_the_body_and_others_are_served(
             assert chunk, f"connection closed: {data!r}"
             data += chunk
         assert data.startswith(b"HTTP/1.1 503 ") and data.count(b"HTTP/1.1 200 OK\r\n") == 1
+    # A client expecting `100 Continue` may never send its body: refused on arrival or by the app
+    # (a browser's Origin), the connection is closed rather than the next request read as body.
+    for extra in (b"", b"Origin: http://page.example\r\n"):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+            sock.sendall(
+                request_head(name).replace(b"\r\n\r\n", b"\r\nExpect: 100-continue\r\n" + extra + b"\r\n")
+            )
+            status, headers, _ = read_response(sock)
+            assert status == 503 and headers["connection"] == "close"
+            assert sock.recv(1) == b""
     # HTTP/1.0 does not keep the connection: the refusal says so and closes it.
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
         sock.sendall(request_head(name).replace(b"HTTP/1.1", b"HTTP/1.0", 1) + ROUTES[name][1])
