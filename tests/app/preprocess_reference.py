@@ -701,8 +701,23 @@ def _load_reduced(image: Image.Image) -> Image.Image:
     return ImageOps.exif_transpose(image) or image
 
 
+def _backdrop(rgba: Image.Image) -> tuple[int, int, int, int]:
+    """White behind a transparent picture, but black when what is opaque is a light drawing.
+
+    A drawing on a transparent canvas is its strokes alone: black ones show on white, white or
+    light ones (a dark-mode canvas) only on black. When most of the picture is opaque, that is the
+    paper (transparent corners of a cut-out scan, or strokes cut out of it): white, as always.
+    """
+    opaque = np.asarray(rgba.getchannel("A")) > 127
+    drawn = int(np.count_nonzero(opaque))
+    if drawn == 0 or drawn * 2 >= opaque.size:
+        return (255, 255, 255, 255)
+    light = float(np.asarray(rgba.convert("L"))[opaque].mean()) > 127.5
+    return (0, 0, 0, 255) if light else (255, 255, 255, 255)
+
+
 def to_grey(image: Image.Image) -> Grey:
-    """Composite transparency on white, then grey (H, W) float32 in 0..255 for every PIL mode."""
+    """Composite transparency on its backdrop (`_backdrop`), then grey (H, W) float32 in 0..255."""
     if image.mode in ("I;16", "I;16L", "I;16B", "I;16N"):
         return (np.asarray(image, dtype=np.float32) / 257.0).astype(np.float32)
     if image.mode in ("I", "F"):
@@ -712,8 +727,7 @@ def to_grey(image: Image.Image) -> Grey:
     has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
     if has_alpha:
         rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(white, rgba)
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, _backdrop(rgba)), rgba)
     if image.mode != "L":
         image = image.convert("L")
     width, height = image.size

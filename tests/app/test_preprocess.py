@@ -91,6 +91,21 @@ def test_transparent_background_is_white() -> None:
     assert prepared(palette).max() == 255
 
 
+def test_light_strokes_on_a_transparent_canvas_show_on_black() -> None:
+    """A dark-mode canvas: white (or yellow) strokes, the rest transparent, reads as the same bar."""
+    ink = np.asarray(bar(), dtype=np.uint8)
+    for colour in ((255, 255, 255), (250, 220, 40)):
+        rgba = np.zeros((200, 300, 4), np.uint8)
+        rgba[..., :3] = colour
+        rgba[..., 3] = 255 - ink  # only the bar is opaque
+        out = prepared(Image.fromarray(rgba, "RGBA"))
+        np.testing.assert_array_equal(out, prepared(bar()))
+    paper = np.full((200, 300, 4), 255, np.uint8)  # light paper, mostly opaque, corners cut away
+    paper[..., :3] = np.asarray(bar().convert("RGB"))
+    paper[:40, :40, 3] = 0
+    np.testing.assert_array_equal(prepared(Image.fromarray(paper, "RGBA")), prepared(bar()))
+
+
 def test_exif_orientation_is_applied() -> None:
     upright = bar((300, 200), (40, 30, 200, 60))  # a horizontal bar
     rotated = upright.rotate(90, expand=True)  # stored as a vertical bar ...
