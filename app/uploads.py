@@ -21,7 +21,7 @@ MAX_FAST_PARTS = 256  # a body with more parts takes the python-multipart path
 MAX_FAST_HEADER_LINE = 1024  # python-multipart refuses lines past 4224 bytes
 MAX_FAST_TEXT_PART = 64 * 1024  # Starlette refuses text parts past 1 MiB
 MAX_FILES = 1024  # files in one request, whatever a route's own limit (PADDLE_SERVE_MAX_DIGIT_BATCH)
-UPLOAD_FORMATS = "PNG, JPEG, BMP, GIF, WebP or TIFF"
+UPLOAD_FORMATS = "PNG, JPEG, BMP, GIF, WebP, TIFF, AVIF or HEIC"
 
 # Only `multipart/form-data; boundary=...` with no other parameter (a charset would change name decoding).
 _BCHARS = r"[0-9A-Za-z'()+_,./:=?-]{1,70}"

@@ -19,9 +19,13 @@ from app.predictors.ink import digit_ink
 from app.predictors.paper import _image, _pixels, _rank_filter, ink_map
 from models.features import DIGIT_BOX, IMAGE_SIZE
 
-FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
+FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF", "AVIF", "HEIF")
 # File signatures of those formats: a file that starts like one but does not open is corrupt (422), not 415.
 SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"BM", b"GIF8", b"II*\x00", b"MM\x00*")
+# The brands of an ISO media file's `ftyp` box (bytes 8-12) that are HEIF (HEIC: the iPhone
+# camera's format, read by pillow-heif) or AVIF (read by Pillow itself).
+HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")
+AVIF_BRANDS = (b"avif", b"avis")
 WORK_SIDE = 1024  # larger pictures are reduced (box filter) to at most this before the analysis
 DRAFT_SIDE = 480  # a large JPEG is decoded at the smallest DCT scale that keeps this (12 MP: 1/8)
 STROKE_SIDE = 4 * DIGIT_BOX  # strokes are measured on a copy this big (px, longer side)
@@ -53,15 +57,22 @@ class DecodeError(InvalidInput):
 
 
 def decode_image(data: bytes, max_pixels: int) -> Grey:
-    """Bytes of a PNG/JPEG/BMP/GIF/WebP/TIFF -> grey float32 (H, W) in 0..255, dark ink stays dark."""
+    """Bytes of a PNG/JPEG/BMP/GIF/WebP/TIFF/AVIF/HEIC picture -> grey float32 (H, W) in 0..255."""
     if not data:
         raise DecodeError("the uploaded file is empty")
+    brand = data[8:12] if data[4:8] == b"ftyp" else None
+    if brand in HEIF_BRANDS:
+        _read_heif()
     try:
         image: Image.Image = Image.open(io.BytesIO(data), formats=FORMATS)
     except Image.DecompressionBombError as exc:
         raise PayloadTooLarge(f"image is over the limit of {max_pixels} pixels ({exc})") from None
     except Exception:  # UnidentifiedImageError and friends: not one of the formats we read
-        if data.startswith(SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
+        if (
+            data.startswith(SIGNATURES)
+            or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+            or brand in HEIF_BRANDS + AVIF_BRANDS
+        ):
             raise DecodeError("the image is truncated or corrupt (its header does not parse)") from None
         raise UnsupportedMediaType(f"not an image in a supported format ({', '.join(FORMATS)})") from None
     width, height = image.size
@@ -73,6 +84,14 @@ def decode_image(data: bytes, max_pixels: int) -> Grey:
         raise PayloadTooLarge(f"image has too many pixels ({exc})") from None
     except Exception as exc:  # truncated data, bad chunks, broken EXIF...
         raise DecodeError(f"the image is truncated or corrupt ({type(exc).__name__})") from None
+
+
+def _read_heif() -> None:
+    """Let PIL open HEIF, on the first one: pillow-heif costs ~7 MB in each process that imports it."""
+    if "HEIF" not in Image.OPEN:
+        from pillow_heif import register_heif_opener
+
+        register_heif_opener()
 
 
 def _load_reduced(image: Image.Image) -> Image.Image:

@@ -12,11 +12,14 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from pillow_heif import register_heif_opener
 
 from app.predictors.preprocess import decode_image, to_mnist
 from models.features import scale_pixels
 from tests.app.conftest import drawn_digit_png, make_client
 from tests.app.test_price_api import assert_error
+
+register_heif_opener()  # to write HEIC test files (the service registers its own on the first one)
 
 
 def post_file(client: TestClient, data: bytes, name: str = "d.png", mime: str = "image/png", **kw):
@@ -68,13 +71,13 @@ def test_debug_returns_the_28x28_the_network_saw(client: TestClient) -> None:
     np.testing.assert_array_equal(np.asarray(image), to_mnist(decode_image(data, 10**8)))
 
 
-@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF"])
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF", "AVIF", "HEIF"])
 def test_every_supported_format_is_read(client: TestClient, fmt: str) -> None:
     data = drawn_digit_png(fmt=fmt)
     response = post_file(client, data, name=f"d.{fmt.lower()}", mime="application/octet-stream")
     assert response.status_code == 200, response.text
     png = post_file(client, drawn_digit_png()).json()
-    if fmt in ("PNG", "BMP", "TIFF", "WEBP", "GIF"):  # lossless for a black-on-white drawing
+    if fmt != "JPEG":  # lossless for a black-on-white drawing, or (AVIF, HEIC) close enough
         assert response.json()["digit"] == png["digit"]
 
 
@@ -91,6 +94,9 @@ def test_batch_is_in_order_and_equals_single_answers(client: TestClient) -> None
         np.testing.assert_allclose(answer["probabilities"], single["probabilities"], atol=1e-6)
 
 
+MP4_HEAD = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"  # a video's first box
+
+
 def ico_bytes() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (32, 32), "white").save(buffer, format="ICO")
@@ -105,6 +111,9 @@ def ico_bytes() -> bytes:
         (ico_bytes(), 415, "unsupported_media_type", "supported format"),
         (drawn_digit_png()[:300], 422, "corrupt_image", "truncated"),
         (drawn_digit_png(fmt="JPEG")[:600], 422, "corrupt_image", "truncated"),
+        (drawn_digit_png(fmt="HEIF")[:300], 422, "corrupt_image", "truncated"),
+        (drawn_digit_png(fmt="AVIF")[:40], 422, "corrupt_image", "truncated"),
+        (MP4_HEAD, 415, "unsupported_media_type", "supported format"),  # an ISO media file, not HEIF
         (png_claiming(100_000, 100_000), 413, "payload_too_large", "pixels"),
         (png_claiming(7000, 7000), 413, "payload_too_large", "pixels"),
     ],

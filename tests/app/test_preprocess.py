@@ -174,3 +174,60 @@ def test_thin_pen_strokes_are_widened_to_mnist_width() -> None:
     assert 60 <= int((out > 128).sum()) <= 200  # MNIST digits have ~100 such pixels
     normal = prepared(bar())  # a stroke as wide as MNIST's is left alone
     np.testing.assert_array_equal(normal, prepared(bar()))
+
+
+def test_heic_is_read_by_a_process_that_never_imported_pillow_heif() -> None:
+    """pillow-heif is loaded on the first HEIC a process decodes, not at import (~7 MB a process)."""
+    import subprocess
+    import sys
+
+    code = """
+import io, sys
+from PIL import Image, ImageDraw
+from app.predictors.preprocess import decode_image, to_mnist
+assert "pillow_heif" not in sys.modules and "HEIF" not in Image.OPEN
+png = io.BytesIO(); heic = io.BytesIO()
+image = Image.new("RGB", (120, 160), "white")
+ImageDraw.Draw(image).rectangle((50, 30, 70, 130), fill="black")
+image.save(png, "PNG")
+import pillow_heif  # its encoder, without registering PIL's opener
+pillow_heif.from_pillow(image).save(heic, quality=95)
+assert "HEIF" not in Image.OPEN
+a, b = to_mnist(decode_image(png.getvalue(), 10**8)), to_mnist(decode_image(heic.getvalue(), 10**8))
+assert "HEIF" in Image.OPEN
+print(abs(a.astype(int) - b.astype(int)).mean())
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout) < 2.0  # the same bar, up to HEVC's loss
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_damaged_heic_and_avif_are_read_or_refused_never_a_crash(fmt: str) -> None:
+    """Bytes flipped anywhere past the file's first box: a 28x28 answer or a 4xx error, nothing else."""
+    from pillow_heif import from_pillow
+
+    from app.errors import ServiceError
+    from app.predictors.preprocess import prepare_upload
+
+    buffer = io.BytesIO()
+    image = bar().convert("RGB")
+    if fmt == "HEIF":
+        from_pillow(image).save(buffer, quality=90)
+    else:
+        image.save(buffer, "AVIF", quality=90)
+    clean = buffer.getvalue()
+    rng = np.random.default_rng(3)
+    outcomes = set()
+    for _ in range(80):
+        data = bytearray(clean)
+        for at in rng.integers(32, len(data), size=int(rng.integers(1, 9))):
+            data[at] = int(rng.integers(0, 256))
+        try:
+            pixels, _, _ = prepare_upload(bytes(data), 10**7)
+            assert pixels.shape == (28, 28)
+            outcomes.add("read")
+        except ServiceError as exc:
+            assert 400 <= exc.status < 500, exc
+            outcomes.add(type(exc).__name__)
+    assert len(outcomes) > 1, outcomes  # the damage reached the decoder: some read, some refused

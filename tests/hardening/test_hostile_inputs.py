@@ -3,6 +3,7 @@ service stays ready. The time bound is a hang guard, not a benchmark."""
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import time
@@ -51,6 +52,14 @@ def digit_jpeg() -> bytes:
     return hp.encode(hp.digit_image(), "JPEG", quality=90)
 
 
+def digit_heic() -> bytes:
+    from pillow_heif import from_pillow
+
+    buffer = io.BytesIO()
+    from_pillow(hp.digit_image().convert("RGB")).save(buffer, quality=90)
+    return buffer.getvalue()
+
+
 def nested(depth: int) -> str:
     return '{"a":' * depth + "1" + "}" * depth
 
@@ -62,6 +71,7 @@ DIGIT_CASES: dict[str, Hostile] = {
     "truncated_jpeg": Hostile(
         "/predict/digit", upload("t.jpg", lambda: hp.truncated(digit_jpeg()), "image/jpeg"), 422
     ),
+    "truncated_heic": Hostile("/predict/digit", upload("t.heic", lambda: hp.truncated(digit_heic())), 422),
     "png_header_100k_x_100k": Hostile(
         "/predict/digit", upload("bomb.png", lambda: hp.png_claiming(100_000, 100_000)), 413
     ),
@@ -145,6 +155,7 @@ CODE_BY_CASE = {
     "empty_file": "corrupt_image",
     "truncated_png": "corrupt_image",
     "truncated_jpeg": "corrupt_image",
+    "truncated_heic": "corrupt_image",
     "blank_1_x_5000": "no_ink",
 }
 
