@@ -21,7 +21,7 @@ from models.features import IMAGE_SIZE
 class AugmentConfig:
     """Ranges of the random transforms; each sample draws its own."""
 
-    max_rotation_deg: float = 12.0
+    max_rotation_deg: float = 15.0
     min_scale: float = 0.88  # digit size relative to the 20x20 box the service also uses
     max_scale: float = 1.12
     max_shear: float = 0.15

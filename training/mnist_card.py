@@ -61,14 +61,14 @@ def build_card(
     data: Mnist,
     metrics: dict[str, object],
     temperature: float,
-    history: dict[str, list[float]],
+    history: dict[str, list[float | None]],
     choice: Choice,
     wall_s: float,
 ) -> dict[str, object]:
     """The card as models/CARD.md describes it."""
     return {
         "name": "mnist",
-        "version": "2.1.0",
+        "version": "2.2.0",
         "task": "classification",
         "network": {"class": "DigitNet", "kwargs": dict(cfg.network)},
         "input": {"image_size": [IMAGE_SIZE, IMAGE_SIZE], "pixel_scaling": pixel_scaling_contract()},

@@ -28,6 +28,7 @@ EFFECTS = (
     "jpeg_photo",
     "canvas_drawing",
     "mnist_form",
+    "tilted_photo",
 )
 RENDER_SIDE = 800  # larger photos are drawn at this size and enlarged
 PAPERS = ((250, 250, 246), (238, 236, 228), (226, 222, 210), (214, 214, 212), (244, 240, 226))
@@ -138,6 +139,8 @@ def frame_for(effect: str, frame: tuple[int, int], rng: np.random.Generator) -> 
         w, h = h, w  # portrait or landscape
     if effect == "small_digit":
         return (h, w), rng.uniform(0.1, 0.22)
+    if effect == "tilted_photo":  # a turned sheet: the digit's box must still fit the frame
+        return (h, w), rng.uniform(0.3, 0.65)
     return (h, w), rng.uniform(0.3, 0.95)
 
 
@@ -180,6 +183,9 @@ def drawn_sheet(
     """(H, W, 3) paper in 0..255 with the digit written on it in the effect's pen, and its marks."""
     shape, fraction = frame_for(effect, frame, rng)
     side = max(12, int(fraction * min(shape)))
+    if effect == "tilted_photo":  # the sheet turned under the phone: 10 to 35 degrees either way
+        angle = rng.uniform(10, 35) * rng.choice((-1.0, 1.0))
+        digit = np.asarray(Image.fromarray(digit, "L").rotate(angle, Image.Resampling.BICUBIC))
     width = effect_uniform(
         effect, rng, {"thin_pencil": (0.25, 0.7), "marker_on_colour": (1.4, 2.6)}, (0.6, 1.6)
     )

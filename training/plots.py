@@ -25,15 +25,16 @@ def plot_curves(path: Path, curves: Mapping[str, Sequence[float]], title: str, y
     plt.close(fig)
 
 
-def plot_loss_and_accuracy(path: Path, history: Mapping[str, Sequence[float]]) -> None:
-    """Two panels: train/val loss and train/val accuracy per epoch."""
+def plot_loss_and_accuracy(path: Path, history: Mapping[str, Sequence[float | None]]) -> None:
+    """Two panels: train/val loss and train/val accuracy per epoch (a gap where not validated)."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
-    epochs = np.arange(1, len(history["train_loss"]) + 1)
-    left.plot(epochs, history["train_loss"], label="train (augmented)")
-    left.plot(epochs, history["val_loss"], label="validation")
+    curve = {k: np.array([np.nan if v is None else v for v in vs], np.float64) for k, vs in history.items()}
+    epochs = np.arange(1, len(curve["train_loss"]) + 1)
+    left.plot(epochs, curve["train_loss"], label="train (augmented)")
+    left.plot(epochs, curve["val_loss"], "o-", label="validation")
     left.set(xlabel="epoch", ylabel="cross-entropy", title="loss", yscale="log")
-    right.plot(epochs, history["train_acc"], label="train (augmented)")
-    right.plot(epochs, history["val_acc"], label="validation")
+    right.plot(epochs, curve["train_acc"], label="train (augmented)")
+    right.plot(epochs, curve["val_acc"], "o-", label="validation")
     right.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     for ax in (left, right):
         ax.grid(alpha=0.3)
