@@ -32,7 +32,7 @@ SPECK_MASS = 0.005  # marks with less than this fraction of the heaviest one's i
 RELATIVE = 0.12  # of the digit's strongest ink: weaker pixels are shading or texture, not strokes
 
 
-def digit_ink(ink: Grey) -> tuple[Grey, float] | None:
+def digit_ink(ink: Grey, flat_paper: bool = False) -> tuple[Grey, float] | None:
     """Ink with everything but the digit's marks set to 0, and the digit's ink peak; None if no digit.
 
     Pictures larger than ANALYSIS_SIDE are analysed on a block-max copy; the digit's marks found
@@ -41,13 +41,13 @@ def digit_ink(ink: Grey) -> tuple[Grey, float] | None:
     h, w = ink.shape
     factor = -(-max(h, w) // ANALYSIS_SIDE)
     if factor == 1:
-        found = select_digit(ink)
+        found = select_digit(ink, flat_paper)
         if found is None:
             return None
         selected, lv = found
     else:
         small = _block_max(ink, factor)  # the max, not the mean: a hairline keeps its strength
-        found = select_digit(small)
+        found = select_digit(small, flat_paper)
         if found is None:
             return None
         near = ndimage.binary_dilation(found[0], EIGHT)
@@ -76,9 +76,9 @@ def _block_max(ink: Grey, factor: int) -> Grey:
     return out
 
 
-def select_digit(ink: Grey) -> tuple[Mask, Levels] | None:
+def select_digit(ink: Grey, flat_paper: bool = False) -> tuple[Mask, Levels] | None:
     """The mask of the digit's marks (ink above the low threshold) and the levels; None if no digit."""
-    lv = levels(ink)
+    lv = levels(ink, flat_paper)
     candidate = ink > lv.low
     mask = without_ruled_lines(candidate)
     if mask is not candidate:  # mend the strokes a cleared line cut: its pixels right beside ink
@@ -171,7 +171,11 @@ def marks(labels: npt.NDArray[np.int32], ink: Grey, lv: Levels) -> list[Mark]:
         return []
     flat = labels.ravel()
     mass = np.bincount(flat, ink.ravel(), minlength=count + 1)[strong]
-    ring = np.concatenate([labels[0], labels[-1], labels[1:-1, 0], labels[1:-1, -1]])
+    # On flat paper only strong ink touches: a digit's faint anti-aliased fringe grazing the edge of
+    # a 28x28 upload is not a border object (it made such a 7 junk, and a speck beside it the digit).
+    # On a photo a faint shadow or texture touching the border still counts.
+    edge = np.where(ink > lv.high, labels, 0) if lv.flat_paper else labels
+    ring = np.concatenate([edge[0], edge[-1], edge[1:-1, 0], edge[1:-1, -1]])
     contact = np.bincount(ring, minlength=count + 1)
     areas = np.bincount(flat, minlength=count + 1)
     keep = mass >= SPECK_MASS * float(mass.max())  # grains of texture, dust: not worth a look

@@ -38,11 +38,12 @@ def _pixels(image: Image.Image) -> Grey:
     return np.frombuffer(image.tobytes(), np.float32).reshape(image.height, image.width)
 
 
-def ink_map(grey: Grey) -> Grey:
-    """Grey image -> ink strength in 0..255 (0 = paper), whichever the polarity, shading removed."""
+def ink_map(grey: Grey) -> tuple[Grey, bool]:
+    """Grey image -> (ink in 0..255, 0 = paper, polarity and shading removed; was the paper flat)."""
     border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
     level = _median(border)
-    if np.count_nonzero(grey == np.float32(level)) > FLAT * grey.size:
+    flat = np.count_nonzero(grey == np.float32(level)) > FLAT * grey.size
+    if flat:
         paper: Grey | np.float32 = np.float32(level)  # flat paper (MNIST form, a drawing): no shading
         light_paper = level >= 128.0  # dark ink on light paper is inverted (MNIST is not)
     else:
@@ -50,7 +51,7 @@ def ink_map(grey: Grey) -> Grey:
         light_paper = max(level, _median(small.ravel())) >= 128.0
         paper = paper_level(grey, small, light_paper)
     ink = paper - grey if light_paper else grey - paper
-    return np.clip(ink, 0.0, 255.0, out=ink).astype(np.float32, copy=False)
+    return np.clip(ink, 0.0, 255.0, out=ink).astype(np.float32, copy=False), bool(flat)
 
 
 def _median(values: Grey) -> float:
@@ -175,9 +176,10 @@ class Levels:
     paper: float  # the texture's median: subtracted from the kept ink
     low: float  # a pixel above it may be ink
     high: float  # a mark whose strongest pixel is above it is ink (hysteresis)
+    flat_paper: bool = False  # the upload's paper is one exact level (MNIST form, a drawing)
 
 
-def levels(ink: Grey) -> Levels:
+def levels(ink: Grey, flat_paper: bool = False) -> Levels:
     """Paper statistics from the pixels below Otsu's threshold (robust to how much ink there is).
 
     The texture's spread is measured on a high-pass (each pixel minus its 3x3 mean), so that shading
@@ -187,7 +189,7 @@ def levels(ink: Grey) -> Levels:
     sample = ink[::stride, ::stride]
     floor = float(np.minimum.reduce(sample, None))
     if sample.size <= 16 or np.count_nonzero(sample == floor) > FLAT * sample.size:
-        return Levels(floor, floor + LOW_MIN, floor + MIN_CONTRAST)  # flat paper: a drawing, MNIST form
+        return Levels(floor, floor + LOW_MIN, floor + MIN_CONTRAST, flat_paper)  # a flat ink map
     below = sample <= otsu(sample.astype(np.uint8))  # ink is 0..255: truncation keeps the order
     if not below.any():
         below = np.ones_like(below)
@@ -197,4 +199,4 @@ def levels(ink: Grey) -> Levels:
     detail = (sample - local)[below]
     sigma = 1.4826 * _median(np.abs(detail - np.float32(_median(detail))))
     low = median + max(LOW_SIGMAS * sigma, LOW_MIN)
-    return Levels(median, low, median + max(HIGH_SIGMAS * sigma, MIN_CONTRAST))
+    return Levels(median, low, median + max(HIGH_SIGMAS * sigma, MIN_CONTRAST), flat_paper)

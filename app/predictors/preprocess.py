@@ -192,7 +192,7 @@ def _mass_offset(box: Grey) -> tuple[int, int]:
 
 def to_mnist(grey: Grey) -> npt.NDArray[np.uint8]:
     """Grey (H, W) 0..255 -> (28, 28) uint8, white digit on black, as MNIST prepared its digits."""
-    found = digit_ink(ink_map(grey))
+    found = digit_ink(*ink_map(grey))
     if found is None:
         raise NoInkError("no ink found: the image has no mark that stands out from its background")
     ink, peak = found

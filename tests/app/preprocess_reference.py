@@ -66,11 +66,12 @@ def _pixels(image: Image.Image) -> Grey:
     return np.frombuffer(image.tobytes(), np.float32).reshape(image.height, image.width)
 
 
-def ink_map(grey: Grey) -> Grey:
-    """Grey image -> ink strength in 0..255 (0 = paper), whichever the polarity, shading removed."""
+def ink_map(grey: Grey) -> tuple[Grey, bool]:
+    """Grey image -> (ink in 0..255, 0 = paper, polarity and shading removed; was the paper flat)."""
     border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
     level = _median(border)
-    if np.count_nonzero(grey == np.float32(level)) > FLAT * grey.size:
+    flat = np.count_nonzero(grey == np.float32(level)) > FLAT * grey.size
+    if flat:
         paper: Grey | np.float32 = np.float32(level)  # flat paper (MNIST form, a drawing): no shading
         light_paper = level >= 128.0  # dark ink on light paper is inverted (MNIST is not)
     else:
@@ -78,7 +79,7 @@ def ink_map(grey: Grey) -> Grey:
         light_paper = max(level, _median(small.ravel())) >= 128.0
         paper = paper_level(grey, small, light_paper)
     ink = paper - grey if light_paper else grey - paper
-    return np.clip(ink, 0.0, 255.0, out=ink).astype(np.float32, copy=False)
+    return np.clip(ink, 0.0, 255.0, out=ink).astype(np.float32, copy=False), bool(flat)
 
 
 def _median(values: Grey) -> float:
@@ -203,9 +204,10 @@ class Levels:
     paper: float  # the texture's median: subtracted from the kept ink
     low: float  # a pixel above it may be ink
     high: float  # a mark whose strongest pixel is above it is ink (hysteresis)
+    flat_paper: bool = False  # the upload's paper is one exact level (MNIST form, a drawing)
 
 
-def levels(ink: Grey) -> Levels:
+def levels(ink: Grey, flat_paper: bool = False) -> Levels:
     """Paper statistics from the pixels below Otsu's threshold (robust to how much ink there is).
 
     The texture's spread is measured on a high-pass (each pixel minus its 3x3 mean), so that shading
@@ -215,7 +217,7 @@ def levels(ink: Grey) -> Levels:
     sample = ink[::stride, ::stride]
     floor = float(np.minimum.reduce(sample, None))
     if sample.size <= 16 or np.count_nonzero(sample == floor) > FLAT * sample.size:
-        return Levels(floor, floor + LOW_MIN, floor + MIN_CONTRAST)  # flat paper: a drawing, MNIST form
+        return Levels(floor, floor + LOW_MIN, floor + MIN_CONTRAST, flat_paper)  # a flat ink map
     below = sample <= otsu(sample.astype(np.uint8))  # ink is 0..255: truncation keeps the order
     if not below.any():
         below = np.ones_like(below)
@@ -225,7 +227,7 @@ def levels(ink: Grey) -> Levels:
     detail = (sample - local)[below]
     sigma = 1.4826 * _median(np.abs(detail - np.float32(_median(detail))))
     low = median + max(LOW_SIGMAS * sigma, LOW_MIN)
-    return Levels(median, low, median + max(HIGH_SIGMAS * sigma, MIN_CONTRAST))
+    return Levels(median, low, median + max(HIGH_SIGMAS * sigma, MIN_CONTRAST), flat_paper)
 
 
 MAX_TILT = np.tan(np.deg2rad(4.0))  # ruled lines are looked for up to this slope (a photo's tilt)
@@ -437,7 +439,7 @@ def _band(
     return length, float(cover[:length].sum())
 
 
-def digit_ink(ink: Grey) -> tuple[Grey, float] | None:
+def digit_ink(ink: Grey, flat_paper: bool = False) -> tuple[Grey, float] | None:
     """Ink with everything but the digit's marks set to 0, and the digit's ink peak; None if no digit.
 
     Pictures larger than ANALYSIS_SIDE are analysed on a block-max copy; the digit's marks found
@@ -446,13 +448,13 @@ def digit_ink(ink: Grey) -> tuple[Grey, float] | None:
     h, w = ink.shape
     factor = -(-max(h, w) // ANALYSIS_SIDE)
     if factor == 1:
-        found = select_digit(ink)
+        found = select_digit(ink, flat_paper)
         if found is None:
             return None
         selected, lv = found
     else:
         small = _block_max(ink, factor)  # the max, not the mean: a hairline keeps its strength
-        found = select_digit(small)
+        found = select_digit(small, flat_paper)
         if found is None:
             return None
         near = ndimage.binary_dilation(found[0], EIGHT)
@@ -481,9 +483,9 @@ def _block_max(ink: Grey, factor: int) -> Grey:
     return out
 
 
-def select_digit(ink: Grey) -> tuple[Mask, Levels] | None:
+def select_digit(ink: Grey, flat_paper: bool = False) -> tuple[Mask, Levels] | None:
     """The mask of the digit's marks (ink above the low threshold) and the levels; None if no digit."""
-    lv = levels(ink)
+    lv = levels(ink, flat_paper)
     candidate = ink > lv.low
     mask = without_ruled_lines(candidate)
     if mask is not candidate:  # mend the strokes a cleared line cut: its pixels right beside ink
@@ -576,7 +578,11 @@ def marks(labels: npt.NDArray[np.int32], ink: Grey, lv: Levels) -> list[Mark]:
         return []
     flat = labels.ravel()
     mass = np.bincount(flat, ink.ravel(), minlength=count + 1)[strong]
-    ring = np.concatenate([labels[0], labels[-1], labels[1:-1, 0], labels[1:-1, -1]])
+    # On flat paper only strong ink touches: a digit's faint anti-aliased fringe grazing the edge of
+    # a 28x28 upload is not a border object (it made such a 7 junk, and a speck beside it the digit).
+    # On a photo a faint shadow or texture touching the border still counts.
+    edge = np.where(ink > lv.high, labels, 0) if lv.flat_paper else labels
+    ring = np.concatenate([edge[0], edge[-1], edge[1:-1, 0], edge[1:-1, -1]])
     contact = np.bincount(ring, minlength=count + 1)
     areas = np.bincount(flat, minlength=count + 1)
     keep = mass >= SPECK_MASS * float(mass.max())  # grains of texture, dust: not worth a look
@@ -800,7 +806,7 @@ def _mass_offset(box: Grey) -> tuple[int, int]:
 
 def to_mnist(grey: Grey) -> npt.NDArray[np.uint8]:
     """Grey (H, W) 0..255 -> (28, 28) uint8, white digit on black, as MNIST prepared its digits."""
-    found = digit_ink(ink_map(grey))
+    found = digit_ink(*ink_map(grey))
     if found is None:
         raise NoInkError("no ink found: the image has no mark that stands out from its background")
     ink, peak = found

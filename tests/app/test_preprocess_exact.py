@@ -133,7 +133,7 @@ def test_photos_are_identical() -> None:
 
 def thickened(data: bytes) -> bool:
     """Whether the reference widens the strokes of this upload (to_mnist's steps up to the crop)."""
-    found = reference.digit_ink(reference.ink_map(reference.decode_image(data, MAX_PIXELS)))
+    found = reference.digit_ink(*reference.ink_map(reference.decode_image(data, MAX_PIXELS)))
     if found is None:  # no ink: refused, not thickened
         return False
     ink, peak = found
