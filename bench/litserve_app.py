@@ -63,7 +63,7 @@ class DigitAPI(ls.LitAPI):
         from app.inference import create_digit_backend
         from models.artifacts import load_model
 
-        self.backend = create_digit_backend(load_model(models_dir() / "mnist"), threads=1)
+        self.backend, _facts = create_digit_backend(load_model(models_dir() / "mnist"), threads=1)
 
     def decode_request(self, request):  # type: ignore[no-untyped-def]  # unannotated: LitServe passes the form
         data = request["file"].file.read()

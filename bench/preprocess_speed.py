@@ -33,14 +33,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def module_at(rev: str) -> ModuleType:
-    """app/predictors/preprocess.py as it was at `rev` (and ink.py beside it, if it existed)."""
+    """app/predictors/preprocess.py as it was at `rev`, with the predictor modules it imports at `rev`."""
     folder = Path(tempfile.mkdtemp())
-    for name in ("preprocess", "ink"):
+    names = ("preprocess", "ink", "paper", "ruled", "bars")
+    for name in names:
         shown = subprocess.run(
             ["git", "show", f"{rev}:app/predictors/{name}.py"], cwd=ROOT, capture_output=True, text=True
         )
         if shown.returncode == 0:
-            text = shown.stdout.replace("from app.predictors.ink import", "from ink_at_rev import")
+            text = shown.stdout
+            for other in names:
+                text = text.replace(f"from app.predictors.{other} import", f"from {other}_at_rev import")
             (folder / f"{name}_at_rev.py").write_text(text)
     sys.path.insert(0, str(folder))
     spec = importlib.util.spec_from_file_location("preprocess_at_rev", folder / "preprocess_at_rev.py")
