@@ -231,3 +231,18 @@ def test_damaged_heic_and_avif_are_read_or_refused_never_a_crash(fmt: str) -> No
             assert 400 <= exc.status < 500, exc
             outcomes.add(type(exc).__name__)
     assert len(outcomes) > 1, outcomes  # the damage reached the decoder: some read, some refused
+
+
+def test_an_mnist_form_digit_grazing_the_border_is_not_lost_to_a_speck() -> None:
+    """A 28x28 digit whose faint anti-aliased foot touches the bottom row is still the digit."""
+    digit = np.zeros((28, 28), np.uint8)
+    digit[7:10, 5:21] = 255  # a 7: its bar
+    for row in range(10, 27):  # its stem, down to the left
+        col = 20 - (row - 10) * 10 // 17
+        digit[row, col - 1 : col + 2] = 255
+    digit[27, 8:12] = 27  # the foot's fringe on the border row: ink, but faint
+    alone = prepared(Image.fromarray(digit, "L"))
+    digit[16:18, 2:5] = 110  # a speck beside it, clear of the border
+    with_speck = prepared(Image.fromarray(digit, "L"))
+    assert np.corrcoef(alone.ravel(), with_speck.ravel())[0, 1] > 0.95
+    assert (with_speck > 0).sum() > 80  # the 7's strokes, not one enlarged speck
