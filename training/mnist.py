@@ -25,11 +25,10 @@ from models.features import scale_pixels
 from models.networks import DigitNet
 from training.augment import AugmentConfig, augment_batch, describe
 from training.averaging import WeightAverage, state_copy
-from training.calibration import nll
 from training.common import parse_limit, seed_everything
 from training.datasets import Mnist, load_mnist
-from training.evaluate import predict_logits
 from training.mnist_card import build_card, test_metrics, upload_benchmark
+from training.mnist_validation import HISTORY, Choice, evaluate, log_epoch, validated_epoch
 from training.plots import plot_confusion, plot_loss_and_accuracy
 from training.served import Served, served
 
@@ -135,75 +134,6 @@ def train_epoch(
     return total_loss / seen, total_correct / seen
 
 
-def evaluate(net: DigitNet, images: np.ndarray, labels: np.ndarray, cfg: Config) -> tuple[float, float]:
-    """(cross-entropy, accuracy) on a split."""
-    logits = predict_logits(net, images, cfg.eval_batch_size)
-    return nll(logits, labels), float((logits.argmax(axis=1) == labels).mean())
-
-
-def validate(net: DigitNet, data: Mnist, val: Served, cfg: Config) -> tuple[float, float, float]:
-    """(loss, accuracy) on the validation digits as MNIST, and the accuracy on them as uploads."""
-    val_loss, val_acc = evaluate(net, data.x_val, data.y_val, cfg)
-    return val_loss, val_acc, evaluate(net, val.photo, data.y_val, cfg)[1]
-
-
-@dataclass
-class Choice:
-    """The weights `fit` restored: after which epoch, and the epoch's own or the average's."""
-
-    epoch: int = 0
-    weights: str = "own"
-
-
-HISTORY = (
-    "train_loss",
-    "train_acc",
-    "val_loss",
-    "val_acc",
-    "val_photo_acc",
-    "val_acc_ema",
-    "val_photo_acc_ema",
-)
-
-
-Scores = tuple[float, float, float]  # validation (loss, accuracy as MNIST, accuracy as uploads)
-
-
-def validated_epoch(
-    net: DigitNet, o: Optimiser, data: Mnist, val: Served, cfg: Config, epoch: int
-) -> tuple[Scores, Scores] | None:
-    """The epoch's own and averaged weights' validation scores, or None for an epoch not validated.
-
-    Only the last `cfg.validate_last` epochs are validated: on the one-cycle schedule the early,
-    hot epochs never won (2.1.0's history: best at 30 of 30), and validating costs ~18 s an epoch.
-    """
-    if epoch <= cfg.epochs - cfg.validate_last:
-        return None
-    own = validate(net, data, val, cfg)
-    with o.average.applied(net):
-        averaged = validate(net, data, val, cfg)
-    return own, averaged
-
-
-def log_epoch(
-    history: dict[str, list[float | None]],
-    epoch: int,
-    trained: tuple[float, float],
-    scores: tuple[Scores, Scores] | None,
-) -> None:
-    """Append one epoch to `history` (None where it was not validated) and print it."""
-    line = f"epoch {epoch}: train loss {trained[0]:.4f} acc {trained[1]:.4f} | "
-    values: list[float | None] = [*trained, None, None, None, None, None]
-    if scores is not None:
-        (loss, acc, photos), (_, acc_avg, photos_avg) = scores
-        values[2:] = [loss, acc, photos, acc_avg, photos_avg]
-        line += f"val loss {loss:.4f} acc {acc:.4f} photos {photos:.4f} | "
-        line += f"averaged: acc {acc_avg:.4f} photos {photos_avg:.4f} | "
-    for key, value in zip(HISTORY, values, strict=True):
-        history[key].append(None if value is None else round(value, 6))
-    print(f"{line}{history['epoch_s'][-1]:.0f} s", flush=True)
-
-
 def fit(
     net: DigitNet, data: Mnist, train: Served, val: Served, cfg: Config, rng: np.random.Generator
 ) -> tuple[dict[str, list[float | None]], Choice]:
@@ -221,7 +151,9 @@ def fit(
         history["epoch_s"].append(round(time.perf_counter() - start, 2))
         scores = validated_epoch(net, o, data, val, cfg, epoch)
         log_epoch(history, epoch, trained, scores)
-        for weights, (loss, acc, photo_acc) in zip(("own", "averaged"), scores or (), strict=False):
+        if scores is None:
+            continue
+        for weights, (loss, acc, photo_acc) in zip(("own", "averaged"), scores, strict=True):
             if ((acc + photo_acc) / 2, -loss) >= best_key:
                 best_key = ((acc + photo_acc) / 2, -loss)
                 best_state = o.average.state(net) if weights == "averaged" else state_copy(net)

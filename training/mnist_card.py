@@ -20,11 +20,12 @@ from training.calibration import (
 from training.common import command_line, utc_timestamp
 from training.datasets import Mnist
 from training.evaluate import predict_logits, predict_uploads, report
+from training.mnist_validation import Choice
 from training.photos import upload_set
 from training.served import PHOTO_EFFECTS, TRAIN_FRAME, Served
 
 if TYPE_CHECKING:  # training.mnist imports this module
-    from training.mnist import Choice, Config
+    from training.mnist import Config
 
 
 def test_metrics(net: DigitNet, data: Mnist, val: Served, cfg: Config) -> tuple[dict[str, object], float]:
