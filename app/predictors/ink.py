@@ -51,7 +51,7 @@ def digit_ink(ink: Grey, flat_paper: bool = False) -> tuple[Grey, float] | None:
         if found is None:
             return None
         near = ndimage.binary_dilation(found[0], EIGHT)
-        lv = levels(ink)
+        lv = levels(ink, flat_paper)
         selected = near.repeat(factor, 0).repeat(factor, 1)[:h, :w] & (ink > lv.low)
     inside = ink[selected]
     if inside.size == 0:
