@@ -64,27 +64,7 @@ class DigitNet(nn.Layer):
         return self.classifier(self.features(x))
 
 
-class DigitEnsemble(nn.Layer):
-    """`members` DigitNets trained apart (each from its own seed); the logits are their mean.
-
-    softmax of the mean logits is the normalised geometric mean of the members' probabilities, so the
-    calibration temperature and every caller of a DigitNet work unchanged. `net_kwargs` are each
-    member's DigitNet arguments.
-    """
-
-    def __init__(self, members: int = 2, **net_kwargs: Any) -> None:
-        super().__init__()
-        self.members = nn.LayerList([DigitNet(**net_kwargs) for _ in range(members)])
-
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:  # (N, 1, 28, 28) -> (N, 10) mean logits
-        return paddle.stack([member(x) for member in self.members]).mean(axis=0)
-
-
-NETWORKS: dict[str, type[nn.Layer]] = {
-    "Regressor": Regressor,
-    "DigitNet": DigitNet,
-    "DigitEnsemble": DigitEnsemble,
-}
+NETWORKS: dict[str, type[nn.Layer]] = {"Regressor": Regressor, "DigitNet": DigitNet}
 
 
 def build_network(class_name: str, kwargs: dict[str, Any]) -> nn.Layer:

@@ -1,10 +1,8 @@
-"""Train a DigitEnsemble on MNIST and write `models/mnist/`: `python -m training.mnist`.
+"""Train DigitNet on MNIST and write `models/mnist/`: `python -m training.mnist`.
 
-Each member DigitNet trains on the 50,000 training digits with batch-wise augmentation and a
-one-cycle learning rate, from its own seed, in its own process (one per core: paddle trains on one
-thread, so the second core is otherwise idle), and keeps the epoch (its own weights or their moving
-average) with the best validation accuracy. The ensemble's logits are the members' mean; a softmax
-temperature is fitted on validation, and the report is on the 10,000 test digits.
+Trains on the 50,000 training digits with batch-wise augmentation and a one-cycle learning rate,
+keeps the epoch (its own weights or their moving average) with the best validation accuracy,
+fits a softmax temperature on validation, and reports on the 10,000 test digits.
 Quick mode for tests: `--epochs 1 --limit 512 --out /tmp/m`.
 """
 
@@ -29,8 +27,7 @@ from training.augment import AugmentConfig, augment_batch, describe
 from training.averaging import WeightAverage, state_copy
 from training.common import parse_limit, seed_everything
 from training.datasets import Mnist, load_mnist
-from training.mnist_card import build_card, member_metrics, test_metrics, upload_benchmark
-from training.mnist_ensemble import train_ensemble
+from training.mnist_card import build_card, test_metrics, upload_benchmark
 from training.mnist_validation import HISTORY, Choice, evaluate, log_epoch, validated_epoch
 from training.plots import plot_confusion, plot_loss_and_accuracy
 from training.served import Served, served
@@ -44,7 +41,7 @@ TARGET_WALL_S = 45 * 60
 class Config:
     """Everything that shapes the run; the card records it."""
 
-    epochs: int = 30  # per member; the two members train side by side (~62 s an epoch each)
+    epochs: int = 30
     batch_size: int = 128
     max_lr: float = 4e-3  # peak of the one-cycle schedule (AdamW)
     weight_decay: float = 1e-4
@@ -66,8 +63,7 @@ class Config:
     styled_share: float = 0.5  # of the rest: the styled 1s and 7s where the digit has one
     upload_bench_per_class: int = 170  # the card's upload benchmark: images per class (test digits)
     ema_decay: float = 0.999  # the weight average (training.averaging), horizon ~1,000 steps
-    validate_last: int = 6  # epochs validated (and so candidates), the last ones: ~20 s each
-    members: int = 2  # DigitNets in the ensemble, seeds seed .. seed + members - 1
+    validate_last: int = 10  # epochs validated (and so candidates), the last ones: ~18 s each
 
 
 @dataclass
@@ -117,16 +113,13 @@ def train_epoch(
     cfg: Config,
     rng: np.random.Generator,
     epoch: int,
-    label: str = "",
 ) -> tuple[float, float]:
     """One pass over the shuffled training digits; returns (mean loss, accuracy) on the augmented batches."""
     net.train()
     order = rng.permutation(len(data.x_train))
     steps = len(order) // cfg.batch_size  # drop the ragged last batch: BatchNorm dislikes tiny ones
     total_loss, total_correct, seen = 0.0, 0, 0
-    bar = tqdm(
-        range(steps), desc=f"{label}epoch {epoch}/{cfg.epochs}", unit="batch", leave=True, mininterval=1.0
-    )
+    bar = tqdm(range(steps), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", leave=True, mininterval=1.0)
     for step in bar:
         idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
         x = augment_batch(
@@ -142,13 +135,7 @@ def train_epoch(
 
 
 def fit(
-    net: DigitNet,
-    data: Mnist,
-    train: Served,
-    val: Served,
-    cfg: Config,
-    rng: np.random.Generator,
-    label: str = "",
+    net: DigitNet, data: Mnist, train: Served, val: Served, cfg: Config, rng: np.random.Generator
 ) -> tuple[dict[str, list[float | None]], Choice]:
     """Train for cfg.epochs, then restore the weights (an epoch's own or its average) that validate best.
 
@@ -160,10 +147,10 @@ def fit(
     best_key, best_state, choice = (-1.0, 0.0), None, Choice()
     for epoch in range(1, cfg.epochs + 1):
         start = time.perf_counter()
-        trained = train_epoch(net, o, data, train, cfg, rng, epoch, label)
+        trained = train_epoch(net, o, data, train, cfg, rng, epoch)
         history["epoch_s"].append(round(time.perf_counter() - start, 2))
         scores = validated_epoch(net, o, data, val, cfg, epoch)
-        log_epoch(history, epoch, trained, scores, label)
+        log_epoch(history, epoch, trained, scores)
         if scores is None:
             continue
         for weights, (loss, acc, photo_acc) in zip(("own", "averaged"), scores, strict=True):
@@ -183,7 +170,6 @@ def parse_args() -> tuple[Config, Path, Path | None]:
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--max-lr", type=float, default=d.max_lr)
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--members", type=int, default=d.members, help="DigitNets in the ensemble")
     p.add_argument(
         "--upload-bench-per-class",
         type=int,
@@ -207,7 +193,6 @@ def parse_args() -> tuple[Config, Path, Path | None]:
         batch_size=a.batch_size,
         max_lr=a.max_lr,
         seed=a.seed,
-        members=a.members,
         limit=a.limit,
         upload_bench_per_class=a.upload_bench_per_class or (2 if a.limit else d.upload_bench_per_class),
     )
@@ -231,35 +216,29 @@ def served_splits(data: Mnist, seed: int) -> tuple[Mnist, Served, Served]:
 def main() -> None:
     cfg, out, data_dir = parse_args()
     start = time.perf_counter()
-    seed_everything(cfg.seed)
+    rng = seed_everything(cfg.seed)
     raw = load_mnist(data_dir).first(cfg.limit)
     print(
         f"MNIST: {len(raw.x_train)} train / {len(raw.x_val)} val / {len(raw.x_test)} test digits; "
         f"augment: {describe(cfg.augment)}; {cfg.photo_share:.0%} of each batch as uploads"
     )
     data, train, val = served_splits(raw, cfg.seed)
-    net, members = train_ensemble(data, train, val, cfg)
+    net = DigitNet(**cfg.network)
+    history, choice = fit(net, data, train, val, cfg, rng)
     metrics, temperature = test_metrics(net, data, val, cfg)
     metrics["test_accuracy_raw_digits"] = evaluate(net, raw.x_test, raw.y_test, cfg)[1]
-    each = member_metrics(net, data, cfg)
-    metrics["members"] = each
     uploads = upload_benchmark(net, raw, cfg, temperature)
     metrics["upload_benchmark"] = uploads
     out.mkdir(parents=True, exist_ok=True)
-    plot_loss_and_accuracy(out / "curves.png", [m.history for m in members])
+    plot_loss_and_accuracy(out / "curves.png", history)
     plot_confusion(out / "confusion.png", np.asarray(metrics["confusion_matrix"]), "MNIST test confusion")
     wall = time.perf_counter() - start
-    card = build_card(cfg, data, metrics, temperature, members, wall)
+    card = build_card(cfg, data, metrics, temperature, history, choice, wall)
     write_model_folder(out, net, card)
     size_mb = (out / PARAMS_NAME).stat().st_size / 1e6
     print(
         f"test accuracy {metrics['test_accuracy']:.4%} (target >= {TARGET_ACCURACY:.1%}); "
-        f"val {metrics['val_accuracy']:.4%}; members: "
-        + "; ".join(
-            f"test {m['test_accuracy']:.4%} val {m['val_accuracy']:.4%} "
-            f"(epoch {c.choice.epoch}, {c.choice.weights})"
-            for m, c in zip(each, members, strict=True)
-        )
+        f"val {metrics['val_accuracy']:.4%}; best epoch {choice.epoch} ({choice.weights} weights)"
     )
     print(f"ECE (15 bins) {metrics['ece_before']:.4f} -> {metrics['ece_after']:.4f} at T = {temperature:.3f}")
     for name, r in uploads["classes"].items():

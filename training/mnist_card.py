@@ -9,7 +9,7 @@ import numpy as np
 
 from models.artifacts import library_versions
 from models.features import IMAGE_SIZE, pixel_scaling_contract
-from models.networks import DigitEnsemble, DigitNet
+from models.networks import DigitNet
 from training.calibration import (
     confusion_matrix,
     expected_calibration_error,
@@ -20,17 +20,15 @@ from training.calibration import (
 from training.common import command_line, utc_timestamp
 from training.datasets import Mnist
 from training.evaluate import predict_logits, predict_uploads, report
+from training.mnist_validation import Choice
 from training.photos import upload_set
 from training.served import PHOTO_EFFECTS, TRAIN_FRAME, Served
 
 if TYPE_CHECKING:  # training.mnist imports this module
     from training.mnist import Config
-    from training.mnist_ensemble import Member
 
 
-def test_metrics(
-    net: DigitNet | DigitEnsemble, data: Mnist, val: Served, cfg: Config
-) -> tuple[dict[str, object], float]:
+def test_metrics(net: DigitNet, data: Mnist, val: Served, cfg: Config) -> tuple[dict[str, object], float]:
     """Test metrics before and after temperature scaling (fitted on validation); returns them and T.
 
     The temperature is fitted on the validation digits both as MNIST and as uploads, so that the
@@ -59,36 +57,21 @@ def test_metrics(
     return metrics, temperature
 
 
-def member_metrics(net: DigitEnsemble, data: Mnist, cfg: Config) -> list[dict[str, float]]:
-    """Each member alone: its accuracy on the validation and test digits (as served)."""
-    rows = []
-    for member in net.members:
-        val = predict_logits(member, data.x_val, cfg.eval_batch_size).argmax(axis=1)
-        test = predict_logits(member, data.x_test, cfg.eval_batch_size).argmax(axis=1)
-        rows.append(
-            {
-                "val_accuracy": float((val == data.y_val).mean()),
-                "test_accuracy": float((test == data.y_test).mean()),
-            }
-        )
-    return rows
-
-
 def build_card(
     cfg: Config,
     data: Mnist,
     metrics: dict[str, object],
     temperature: float,
-    members: list[Member],
+    history: dict[str, list[float | None]],
+    choice: Choice,
     wall_s: float,
 ) -> dict[str, object]:
     """The card as models/CARD.md describes it."""
-    histories = [m.history for m in members]
     return {
         "name": "mnist",
-        "version": "3.0.0",
+        "version": "2.2.0",
         "task": "classification",
-        "network": {"class": "DigitEnsemble", "kwargs": {"members": cfg.members, **cfg.network}},
+        "network": {"class": "DigitNet", "kwargs": dict(cfg.network)},
         "input": {"image_size": [IMAGE_SIZE, IMAGE_SIZE], "pixel_scaling": pixel_scaling_contract()},
         "training_inputs": (
             "every image through the service's prepare_upload (PNG -> MNIST form); per batch "
@@ -100,8 +83,8 @@ def build_card(
         "calibration": {"temperature": temperature, "fitted_on": "validation", "objective": "nll"},
         "metrics": {
             **metrics,
-            "best_epoch": [m.choice.epoch for m in members],
-            "best_weights": [m.choice.weights for m in members],
+            "best_epoch": choice.epoch,
+            "best_weights": choice.weights,
             "eval_batch_size": cfg.eval_batch_size,
         },
         "data": data.info.as_dict(),
@@ -111,8 +94,8 @@ def build_card(
         "versions": library_versions(),
         "created": utc_timestamp(),
         "wall_time_s": round(wall_s, 1),
-        "epoch_times_s": [max(times) for times in zip(*(h["epoch_s"] for h in histories), strict=True)],
-        "history": histories,
+        "epoch_times_s": history["epoch_s"],
+        "history": history,
     }
 
 
@@ -124,9 +107,7 @@ class UploadBenchmark(TypedDict):
     classes: dict[str, dict[str, float]]
 
 
-def upload_benchmark(
-    net: DigitNet | DigitEnsemble, data: Mnist, cfg: Config, temperature: float
-) -> UploadBenchmark:
+def upload_benchmark(net: DigitNet, data: Mnist, cfg: Config, temperature: float) -> UploadBenchmark:
     """bench.uploads in-process on the raw MNIST test digits: accuracy and ECE per effect class."""
     uploads = upload_set(data.x_test, data.y_test, cfg.upload_bench_per_class, cfg.seed)
     answers = predict_uploads(net, temperature, [u[2] for u in uploads])

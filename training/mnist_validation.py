@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import paddle
 
 from models.networks import DigitNet
 from training.calibration import nll
@@ -24,9 +23,7 @@ if TYPE_CHECKING:  # training.mnist imports this module
 Scores = tuple[float, float, float]  # validation (loss, accuracy as MNIST, accuracy as uploads)
 
 
-def evaluate(
-    net: paddle.nn.Layer, images: np.ndarray, labels: np.ndarray, cfg: Config
-) -> tuple[float, float]:
+def evaluate(net: DigitNet, images: np.ndarray, labels: np.ndarray, cfg: Config) -> tuple[float, float]:
     """(cross-entropy, accuracy) on a split."""
     logits = predict_logits(net, images, cfg.eval_batch_size)
     return nll(logits, labels), float((logits.argmax(axis=1) == labels).mean())
@@ -78,10 +75,9 @@ def log_epoch(
     epoch: int,
     trained: tuple[float, float],
     scores: tuple[Scores, Scores] | None,
-    label: str = "",
 ) -> None:
     """Append one epoch to `history` (None where it was not validated) and print it."""
-    line = f"{label}epoch {epoch}: train loss {trained[0]:.4f} acc {trained[1]:.4f} | "
+    line = f"epoch {epoch}: train loss {trained[0]:.4f} acc {trained[1]:.4f} | "
     values: list[float | None] = [*trained, None, None, None, None, None]
     if scores is not None:
         (loss, acc, photos), (_, acc_avg, photos_avg) = scores

@@ -25,20 +25,16 @@ def plot_curves(path: Path, curves: Mapping[str, Sequence[float]], title: str, y
     plt.close(fig)
 
 
-def plot_loss_and_accuracy(path: Path, histories: Sequence[Mapping[str, Sequence[float | None]]]) -> None:
-    """Two panels: train/val loss and accuracy per epoch of each member (gaps where not validated)."""
+def plot_loss_and_accuracy(path: Path, history: Mapping[str, Sequence[float | None]]) -> None:
+    """Two panels: train/val loss and train/val accuracy per epoch (a gap where not validated)."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
-    for k, history in enumerate(histories):
-        curve = {
-            key: np.array([np.nan if v is None else v for v in vs], np.float64) for key, vs in history.items()
-        }
-        epochs = np.arange(1, len(curve["train_loss"]) + 1)
-        who = f"member {k}: " if len(histories) > 1 else ""
-        left.plot(epochs, curve["train_loss"], label=f"{who}train (augmented)")
-        left.plot(epochs, curve["val_loss"], "o-", label=f"{who}validation")
-        right.plot(epochs, curve["train_acc"], label=f"{who}train (augmented)")
-        right.plot(epochs, curve["val_acc"], "o-", label=f"{who}validation")
+    curve = {k: np.array([np.nan if v is None else v for v in vs], np.float64) for k, vs in history.items()}
+    epochs = np.arange(1, len(curve["train_loss"]) + 1)
+    left.plot(epochs, curve["train_loss"], label="train (augmented)")
+    left.plot(epochs, curve["val_loss"], "o-", label="validation")
     left.set(xlabel="epoch", ylabel="cross-entropy", title="loss", yscale="log")
+    right.plot(epochs, curve["train_acc"], label="train (augmented)")
+    right.plot(epochs, curve["val_acc"], "o-", label="validation")
     right.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     for ax in (left, right):
         ax.grid(alpha=0.3)
