@@ -28,6 +28,7 @@ PART_MASS = 0.02  # ... if they hold at least this fraction of its ink
 PART_LEVEL = 2.5  # ... and their mean ink is within this factor of its own
 SPAN = 0.9  # a mark this wide or tall (of the frame) reaches across it
 SOLID_FILL = 0.7  # a squarish mark filling this much of its box is a dot or a blot
+DASH = 3.0  # a mark this many times wider than tall is a dash or an underline, not a digit alone
 SPECK_MASS = 0.005  # marks with less than this fraction of the heaviest one's ink are specks
 RELATIVE = 0.12  # of the digit's strongest ink: weaker pixels are shading or texture, not strokes
 
@@ -151,6 +152,11 @@ class Mark:
         bh, bw = self.box[1] - self.box[0], self.box[3] - self.box[2]
         return self.area > SOLID_FILL * bh * bw and max(bh, bw) < 2.0 * min(bh, bw)
 
+    @property
+    def dash(self) -> bool:
+        """A dash or an underline: much wider than tall, as no digit is (a 7's bar is a part of one)."""
+        return self.box[3] - self.box[2] >= DASH * (self.box[1] - self.box[0])
+
     def spans(self, shape: tuple[int, int]) -> bool:
         """The mark reaches across the frame (a strip's edge, maybe with the digit on it)."""
         return self.box[3] - self.box[2] >= SPAN * shape[1] or self.box[1] - self.box[0] >= SPAN * shape[0]
@@ -207,8 +213,8 @@ def choose_digit(found: list[Mark], shape: tuple[int, int]) -> list[int]:
 
     def weight(m: Mark) -> float:
         cy, cx = (m.box[0] + m.box[1]) / 2 / h - 0.5, (m.box[2] + m.box[3]) / 2 / w - 0.5
-        solid = 0.25 if m.solid else 1.0
-        return solid * m.mass * (1.0 - 0.6 * min(1.0, 2.0 * float(np.hypot(cy, cx))))
+        unlike = 0.25 if m.solid or m.dash else 1.0  # a blot or a dash beside a fainter digit
+        return unlike * m.mass * (1.0 - 0.6 * min(1.0, 2.0 * float(np.hypot(cy, cx))))
 
     main = max(plausible, key=weight)
     kept, box = [main], main.box

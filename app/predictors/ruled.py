@@ -70,5 +70,10 @@ def _ruled_pixels(rows: npt.NDArray[np.intp], x: npt.NDArray[np.float64], h: int
         while hi + 1 < len(thick) and thick[hi + 1]:
             hi += 1
         index = np.rint(rows + slopes[k] * x).astype(np.int64) + offset
-        clear |= (index >= lo - 1) & (index <= hi + 1)
+        on_line = (index >= lo - 1) & (index <= hi + 1)
+        # The count above adds up three lines' pixels, so a short thick stroke reaches it too (an
+        # upright 1 a fifth of the frame long): a ruled line also reaches across RULED_SPAN of it.
+        along = x[on_line]
+        if along.size and float(along.max() - along.min()) >= RULED_SPAN * w:
+            clear |= on_line
     return clear

@@ -96,6 +96,24 @@ def test_a_faint_pencil_digit_wins_over_a_darker_dot() -> None:
     assert distance(mnist_form(with_dot), mnist_form(faint)) < 3
 
 
+def test_a_faint_pencil_one_wins_over_a_darker_dash() -> None:
+    one = Image.new("L", SIZE, 245)
+    ImageDraw.Draw(one).line([(182, 80), (176, 230)], fill=185, width=5)
+    faint = np.asarray(one, np.float32)
+    with_dash = faint.copy()
+    with_dash[268:276, 40:140] = 30  # a dark dash low on the left, heavier than the 1
+    assert distance(mnist_form(with_dash), mnist_form(faint)) < 3  # before the dash rule: it was the digit
+
+
+@pytest.mark.parametrize("ink", [20, 185])
+def test_an_upright_straight_one_is_not_a_ruled_line(ink: int) -> None:
+    one = Image.new("L", SIZE, 245)
+    ImageDraw.Draw(one).line([(180, 90), (180, 220)], fill=ink, width=5)  # 43 % of the height
+    out = mnist_form(np.asarray(one, np.float32))  # was "no ink": the 1 cleared as a ruled line
+    ys, xs = np.nonzero(out)
+    assert ys.max() - ys.min() >= 19 and xs.max() - xs.min() <= 5  # an upright bar, 20 px tall
+
+
 def test_a_shadow_across_the_paper_is_not_ink() -> None:
     x = np.mgrid[0 : SIZE[1], 0 : SIZE[0]][1].astype(np.float32)
     light = 1.0 - 0.45 / (1.0 + np.exp(-(x - 0.7 * SIZE[0]) / 12.0))  # darker right third, soft edge
