@@ -45,6 +45,7 @@ RULED_MIN_SIDE = 64  # smaller pictures are not photos of ruled paper
 # A ruled line: a band at most RULED_THICK of the frame thick, holding ink along RULED_SPAN of it
 # (a digit's long stroke is thicker, or shorter: a tight crop's 1 is about a tenth of the width).
 RULED_SPAN, RULED_THICK = 0.6, 0.02
+RULED_EDGE = 0.02  # ... and runs to within this fraction of the frame of one of its sides
 LINE_MEND = 3  # px: a cleared line's pixels this near the remaining ink are put back (the crossing)
 NEAR = 0.2  # marks within this fraction of the digit's size from it are part of it (a 5's top)
 PART_MASS = 0.02  # ... if they hold at least this fraction of its ink
@@ -287,10 +288,14 @@ def _ruled_pixels(rows: npt.NDArray[np.intp], x: npt.NDArray[np.float64], h: int
         index = np.rint(rows + slopes[k] * x).astype(np.int64) + offset
         on_line = (index >= lo - 1) & (index <= hi + 1)
         # The count above adds up three lines' pixels, so a short thick stroke reaches it too (an
-        # upright 1 a fifth of the frame long): a ruled line also reaches across RULED_SPAN of it.
+        # upright 1 a fifth of the frame long), and a tightly cropped digit's bar crosses most of
+        # the frame (a 4's, a 2's foot). A ruled line also reaches across RULED_SPAN of the frame
+        # and runs off it on one side at least (the other may end at the paper's edge).
         along = x[on_line]
         if along.size and float(along.max() - along.min()) >= RULED_SPAN * w:
-            clear |= on_line
+            reach = (0.5 - RULED_EDGE) * w
+            if float(along.min()) <= -reach or float(along.max()) >= reach:
+                clear |= on_line
     return clear
 
 

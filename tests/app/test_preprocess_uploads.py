@@ -89,6 +89,24 @@ def test_ruled_lines_are_dropped(squared: bool) -> None:
     assert distance(mnist_form(grey), CLEAN) < 4  # measured 1.3-1.4; the lines kept: ~30
 
 
+def test_ruled_lines_that_end_at_the_paper_edge_are_dropped() -> None:
+    grey = drawing()
+    grey[10::28, :] = 150
+    grey[:, :50] = 60  # a strip of dark table on the left: the lines end at the paper's edge
+    assert distance(mnist_form(grey), CLEAN) < 4
+
+
+@pytest.mark.parametrize("pen", [4, 12])
+def test_a_tightly_cropped_digit_keeps_its_long_straight_strokes(pen: int) -> None:
+    image = Image.new("L", (300, 400), 240)  # a 4 of three straight strokes, 90 % of the height
+    draw = ImageDraw.Draw(image)
+    draw.line([(172, 20), (53, 254), (247, 254)], 20, pen)  # the bar crosses 65 % of the width
+    draw.line([(193, 128), (193, 380)], 20, pen)  # the stem 63 % of the height
+    inked = mnist_form(np.asarray(image, np.float32)) > 64
+    # both were cleared as ruled lines, and the 4 read 1
+    assert inked.sum(axis=1).max() >= 9 and inked.sum(axis=0).max() >= 12
+
+
 def test_a_faint_pencil_digit_wins_over_a_darker_dot() -> None:
     faint = drawing(ink=185, width=5)  # 60 levels below the paper
     with_dot = faint.copy()
