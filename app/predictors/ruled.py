@@ -26,8 +26,9 @@ def without_ruled_lines(mask: Mask) -> Mask:
     For slopes up to MAX_TILT, in steps that move a line's ends by 1.5 px, the ink pixels are counted
     along lines of that slope through the frame's centre (a projection; each count over 3 neighbouring
     lines, so that a line between two steps is still whole). A thin peak of the counts, at most
-    RULED_THICK of the frame thick and holding ink along RULED_SPAN of its width, is a ruled line:
-    each is cleared at the one slope that fits it best. Then the same for columns.
+    RULED_THICK of the frame thick and holding ink along RULED_SPAN of its width, whose pixels reach
+    across RULED_SPAN of it and to within RULED_EDGE of one side, is a ruled line: each is cleared
+    at the one slope that fits it best. Then the same for columns.
     """
     out = mask
     if min(mask.shape) < RULED_MIN_SIDE:
