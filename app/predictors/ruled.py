@@ -78,8 +78,8 @@ def _ruled_pixels(rows: npt.NDArray[np.intp], x: npt.NDArray[np.float64], h: int
         # the frame (a 4's, a 2's foot). A ruled line also reaches across RULED_SPAN of the frame
         # and runs off it on one side at least (the other may end at the paper's edge).
         along = x[on_line]
-        if along.size and float(along.max() - along.min()) >= RULED_SPAN * w:
-            reach = (0.5 - RULED_EDGE) * w
-            if float(along.min()) <= -reach or float(along.max()) >= reach:
+        if along.size:
+            left, right, reach = float(along.min()), float(along.max()), (0.5 - RULED_EDGE) * w
+            if right - left >= RULED_SPAN * w and (left <= -reach or right >= reach):
                 clear |= on_line
     return clear
