@@ -20,6 +20,7 @@ PAPER_SIDE = 96  # the paper level is estimated on a copy at most this many pixe
 PAPER_WINDOW = (0.15, 0.45)  # ... with a window between these fractions of its longer side ...
 STROKE_WINDOWS = 3.0  # ... and this many stroke widths: wider than any stroke, not much wider
 PAPER_NEAR = 0.05  # ... then re-estimated between the strokes, where this much of the Gaussian is paper
+RAMP = 1.0  # the steepest shading the paper level follows past the frame's edge: 0..255 over its side
 FLAT = 0.4  # paper this much of which is exactly its lowest level has no texture (digital)
 EIGHT = np.ones((3, 3), bool)  # 8-connectivity
 SAMPLE = 250_000  # pixels sampled (over a stride) for the paper statistics
@@ -87,7 +88,8 @@ def paper_level(grey: Grey, small: Grey, light_paper: bool) -> Grey:
     first, second = (np.maximum, np.minimum) if light_paper else (np.minimum, np.maximum)
     level = _rank_filter(small, k, first)
     if np.minimum.reduce(level, None) != np.maximum.reduce(level, None):  # else `second` keeps it
-        level = _rank_filter(level, k, second)  # (a dark-paper digit is often all 0 after the first)
+        # (a dark-paper digit is often all 0 after the first)
+        level = _rank_filter(level, k, second, extend=True)
         level = _paper_between_strokes(small, level, light_paper, k)
     if level.shape == grey.shape:
         return level
@@ -133,15 +135,26 @@ def _closing_window(small: Grey, light_paper: bool) -> int:
     return max(3, k | 1)
 
 
-def _rank_filter(x: Grey, k: int, reduce: np.ufunc) -> Grey:
-    """A separable k x k max or min filter (`np.maximum` / `np.minimum`), edges repeated.
+def _rank_filter(x: Grey, k: int, reduce: np.ufunc, extend: bool = False) -> Grey:
+    """A separable k x k max or min filter (`np.maximum` / `np.minimum`), edges repeated or extended.
 
-    About log2(k) whole-array calls per axis, and edges repeated by concatenation (np.pad is slow
+    About log2(k) whole-array calls per axis, and edges padded by concatenation (np.pad is slow
     on small arrays): 3.6x faster at 28x28, 13x at 96x96 than k - 1 shifted calls, same output.
+    `extend` pads with the edge's odd reflection (2 x edge - mirror) instead, its slope at most
+    RAMP of 0..255 over the longer side: a closing's second filter so padded follows a ramp of light
+    past the frame's edge (repeated, its last window-width overshoots into the dim side as ink),
+    while a dark object at the edge, a step, is not mirrored into a deep dip.
     """
     pad = k // 2
+    if extend:  # the padding's largest step from the edge at each distance, farthest first
+        steps = np.arange(pad, 0, -1, dtype=np.float32)[:, None] * np.float32(RAMP * 255.0 / max(x.shape))
     for _ in range(2):  # rows, then columns (as rows of the transpose); transposing twice restores x
-        padded = np.concatenate([x[:1].repeat(pad, 0), x, x[-1:].repeat(pad, 0)])
+        if extend and 0 < pad < x.shape[0]:
+            before = np.clip(2 * x[:1] - x[pad:0:-1], x[:1] - steps, x[:1] + steps)
+            after = np.clip(2 * x[-1:] - x[-2 : -pad - 2 : -1], x[-1:] - steps[::-1], x[-1:] + steps[::-1])
+        else:
+            before, after = x[:1].repeat(pad, 0), x[-1:].repeat(pad, 0)
+        padded = np.concatenate([before, x, after])
         x = _window_reduce(padded, k, reduce, x.shape[0]).T
     return np.ascontiguousarray(x)
 

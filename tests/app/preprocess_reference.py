@@ -1,5 +1,6 @@
 """Frozen copy of app/predictors/ink.py and preprocess.py as of the upload issue (ink versus paper,
-connected marks, the paper re-estimated between the strokes, border bars cleared): the reference.
+connected marks, the paper re-estimated between the strokes and following a ramp of light past the
+frame's edge, border bars cleared): the reference.
 
 tests/app/test_preprocess_exact.py checks that the service's modules give the same bytes and the
 same errors as this one, so a later speed-up cannot change what the network is served. Do not edit
@@ -31,6 +32,7 @@ PAPER_SIDE = 96  # the paper level is estimated on a copy at most this many pixe
 PAPER_WINDOW = (0.15, 0.45)  # ... with a window between these fractions of its longer side ...
 STROKE_WINDOWS = 3.0  # ... and this many stroke widths: wider than any stroke, not much wider
 PAPER_NEAR = 0.05  # ... then re-estimated between the strokes, where this much of the Gaussian is paper
+RAMP = 1.0  # the steepest shading the paper level follows past the frame's edge: 0..255 over its side
 FLAT = 0.4  # paper this much of which is exactly its lowest level has no texture (digital)
 ANALYSIS_SIDE = 384  # larger pictures are analysed on a reduced copy at most this big
 SAMPLE = 250_000  # pixels sampled (over a stride) for the paper statistics
@@ -117,7 +119,7 @@ def paper_level(grey: Grey, small: Grey, light_paper: bool) -> Grey:
     first, second = (np.maximum, np.minimum) if light_paper else (np.minimum, np.maximum)
     level = _rank_filter(small, k, first)
     if np.minimum.reduce(level, None) != np.maximum.reduce(level, None):  # else `second` keeps it
-        level = _rank_filter(level, k, second)  # (a dark-paper digit is often all 0 after the first)
+        level = _extended_rank_filter(level, k, second)  # (a dark-paper digit: often all 0 after the first)
         level = _paper_between_strokes(small, level, light_paper, k)
     if level.shape == grey.shape:
         return level
@@ -174,6 +176,35 @@ def _rank_filter(x: Grey, k: int, reduce: np.ufunc) -> Grey:
         padded = np.concatenate([x[:1].repeat(pad, 0), x, x[-1:].repeat(pad, 0)])
         x = _window_reduce(padded, k, reduce, x.shape[0]).T
     return np.ascontiguousarray(x)
+
+
+def _extended_rank_filter(x: Grey, k: int, reduce: np.ufunc) -> Grey:
+    """The closing's second filter: the edges padded by their odd reflection, so that the paper level
+    follows a ramp of light past the frame's edge instead of overshooting into its dim side; the
+    padding's slope at most RAMP of 0..255 over the longer side (a dark strip at the edge is a step,
+    not a ramp)."""
+    pad = k // 2
+    limit = RAMP * 255.0 / max(x.shape)
+    for axis in (0, 1):
+        rows = np.moveaxis(x, axis, 0)
+        n = rows.shape[0]
+        if not 0 < pad < n:
+            padded = np.concatenate([rows[:1].repeat(pad, 0), rows, rows[-1:].repeat(pad, 0)])
+        else:
+            before = [
+                np.clip(2 * rows[0] - rows[d], rows[0] - d * limit, rows[0] + d * limit)
+                for d in range(pad, 0, -1)
+            ]
+            after = [
+                np.clip(2 * rows[-1] - rows[-1 - d], rows[-1] - d * limit, rows[-1] + d * limit)
+                for d in range(1, pad + 1)
+            ]
+            padded = np.concatenate([np.stack(before), rows, np.stack(after)]).astype(np.float32)
+        out = padded[:n].copy()
+        for shift in range(1, k):
+            reduce(out, padded[shift : shift + n], out=out)
+        x = np.moveaxis(out, 0, axis)
+    return np.ascontiguousarray(x, np.float32)
 
 
 def _window_reduce(padded: Grey, k: int, reduce: np.ufunc, n: int) -> Grey:

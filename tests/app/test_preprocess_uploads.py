@@ -107,6 +107,18 @@ def test_a_tightly_cropped_digit_keeps_its_long_straight_strokes(pen: int) -> No
     assert inked.sum(axis=1).max() >= 9 and inked.sum(axis=0).max() >= 12
 
 
+def test_a_tight_crop_under_light_falling_off_across_the_sheet_keeps_its_bar() -> None:
+    image = Image.new("L", (300, 400), 255)  # the 4 above, the paper 240 on the left, 132 on the right
+    draw = ImageDraw.Draw(image)
+    draw.line([(172, 20), (53, 254), (247, 254)], 20, 12)
+    draw.line([(193, 128), (193, 380)], 20, 12)
+    light = np.linspace(240.0, 132.0, 300, dtype=np.float32)[None, :] / 255.0
+    inked = mnist_form(np.asarray(image, np.float32) * light) > 64
+    # the paper level overshot at the dim edge, that side became ink, and the bar reaching it was
+    # cleared as a ruled line (its widest row: 7 px)
+    assert inked.sum(axis=1).max() >= 9 and inked.sum(axis=0).max() >= 12
+
+
 def test_a_faint_pencil_digit_wins_over_a_darker_dot() -> None:
     faint = drawing(ink=185, width=5)  # 60 levels below the paper
     with_dot = faint.copy()

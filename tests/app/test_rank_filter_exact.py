@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from app.predictors.paper import RAMP
 from app.predictors.preprocess import _rank_filter, stroke_width
 
 
@@ -38,6 +39,19 @@ def test_rank_filter_known_values() -> None:
     x[2, 2] = 9.0
     assert np.array_equal(_rank_filter(x, 3, np.maximum), np.pad(np.full((3, 3), 9.0, np.float32), 1))
     assert np.array_equal(_rank_filter(x, 3, np.minimum), np.zeros((5, 5), np.float32))
+
+
+def test_extended_edges_follow_a_ramp() -> None:
+    ramp = np.tile(np.linspace(200.0, 150.0, 72, dtype=np.float32), (96, 1))  # light falling off
+    closed = _rank_filter(_rank_filter(ramp, 15, np.maximum), 15, np.minimum, extend=True)
+    assert np.abs(closed - ramp).max() < 1e-3  # repeated edges: flat over the last 7 px, 5 above
+    opened = _rank_filter(_rank_filter(ramp, 15, np.minimum), 15, np.maximum, extend=True)
+    assert np.abs(opened - ramp).max() < 1e-3
+    step = np.full((40, 40), 200.0, np.float32)
+    step[:, -3:] = 60.0  # a dark strip at the edge
+    padded_min = _rank_filter(step, 9, np.minimum, extend=True).min()
+    assert padded_min >= 60.0 - 4 * RAMP * 255.0 / 40 - 1e-3  # no deeper than the steepest ramp allows
+    assert padded_min < 60.0
 
 
 def test_stroke_width_of_a_bar() -> None:
