@@ -16,7 +16,7 @@ RULED_MIN_SIDE = 64  # smaller pictures are not photos of ruled paper
 # A ruled line: a band at most RULED_THICK of the frame thick, holding ink along RULED_SPAN of it
 # (a digit's long stroke is thicker, or shorter: a tight crop's 1 is about a tenth of the width).
 RULED_SPAN, RULED_THICK = 0.6, 0.02
-RULED_EDGE = 0.02  # ... and runs to within this fraction of the frame of one of its sides
+RULED_EDGE = 0.02  # ... and runs off one side: inks one of the two stretches this long at a side
 MAX_TILT = np.tan(np.deg2rad(4.0))  # ruled lines are looked for up to this slope (a photo's tilt)
 
 
@@ -27,7 +27,7 @@ def without_ruled_lines(mask: Mask) -> Mask:
     along lines of that slope through the frame's centre (a projection; each count over 3 neighbouring
     lines, so that a line between two steps is still whole). A thin peak of the counts, at most
     RULED_THICK of the frame thick and holding ink along RULED_SPAN of its width, whose pixels reach
-    across RULED_SPAN of it and to within RULED_EDGE of one side, is a ruled line: each is cleared
+    across RULED_SPAN of it and ink a side's last 2 x RULED_EDGE of it, is a ruled line: each is cleared
     at the one slope that fits it best. Then the same for columns.
     """
     out = mask
@@ -77,9 +77,23 @@ def _ruled_pixels(rows: npt.NDArray[np.intp], x: npt.NDArray[np.float64], h: int
         # upright 1 a fifth of the frame long), and a tightly cropped digit's bar crosses most of
         # the frame (a 4's, a 2's foot). A ruled line also reaches across RULED_SPAN of the frame
         # and runs off it on one side at least (the other may end at the paper's edge).
-        along = x[on_line]
-        if along.size:
-            left, right, reach = float(along.min()), float(along.max()), (0.5 - RULED_EDGE) * w
-            if right - left >= RULED_SPAN * w and (left <= -reach or right >= reach):
-                clear |= on_line
+        if _reach(x[on_line], w):
+            clear |= on_line
     return clear
+
+
+def _reach(along: npt.NDArray[np.float64], w: int) -> bool:
+    """Whether a line's pixels (x from the centre) reach across RULED_SPAN of the width and off one side.
+
+    Running off a side is judged on stretches RULED_EDGE of the width long that the line inks (half
+    their columns' worth of pixels, and a quarter of what most stretches hold): the outermost two
+    stretches on a side, so that specks of grain on a digit's bar do not carry it to the edge.
+    """
+    if along.size == 0 or float(along.max() - along.min()) < RULED_SPAN * w:
+        return False
+    stretches = round(1 / RULED_EDGE)
+    counts = np.bincount(
+        np.clip(((along / w + 0.5) * stretches).astype(np.int64), 0, stretches - 1), minlength=stretches
+    )
+    inked = np.flatnonzero(counts >= max(0.5 * w / stretches, 0.25 * np.percentile(counts, 75)))
+    return inked.size > 0 and (inked[0] <= 1 or inked[-1] >= stretches - 2)

@@ -47,7 +47,7 @@ RULED_MIN_SIDE = 64  # smaller pictures are not photos of ruled paper
 # A ruled line: a band at most RULED_THICK of the frame thick, holding ink along RULED_SPAN of it
 # (a digit's long stroke is thicker, or shorter: a tight crop's 1 is about a tenth of the width).
 RULED_SPAN, RULED_THICK = 0.6, 0.02
-RULED_EDGE = 0.02  # ... and runs to within this fraction of the frame of one of its sides
+RULED_EDGE = 0.02  # ... and runs off one side: inks one of the two stretches this long at a side
 LINE_MEND = 3  # px: a cleared line's pixels this near the remaining ink are put back (the crossing)
 NEAR = 0.2  # marks within this fraction of the digit's size from it are part of it (a 5's top)
 PART_MASS = 0.02  # ... if they hold at least this fraction of its ink
@@ -273,7 +273,7 @@ def without_ruled_lines(mask: Mask) -> Mask:
     along lines of that slope through the frame's centre (a projection; each count over 3 neighbouring
     lines, so that a line between two steps is still whole). A thin peak of the counts, at most
     RULED_THICK of the frame thick and holding ink along RULED_SPAN of its width, whose pixels reach
-    across RULED_SPAN of it and to within RULED_EDGE of one side, is a ruled line: each is cleared
+    across RULED_SPAN of it and ink a side's last 2 x RULED_EDGE of it, is a ruled line: each is cleared
     at the one slope that fits it best. Then the same for columns.
     """
     out = mask
@@ -323,10 +323,16 @@ def _ruled_pixels(rows: npt.NDArray[np.intp], x: npt.NDArray[np.float64], h: int
         # upright 1 a fifth of the frame long), and a tightly cropped digit's bar crosses most of
         # the frame (a 4's, a 2's foot). A ruled line also reaches across RULED_SPAN of the frame
         # and runs off it on one side at least (the other may end at the paper's edge).
+        # Whether it runs off a side is judged on stretches RULED_EDGE of the width long that it inks
+        # (half their columns' worth of pixels, and a quarter of what most stretches hold), so that
+        # specks of grain on a digit's bar do not carry the bar to the edge.
         along = x[on_line]
-        if along.size:
-            left, right, reach = float(along.min()), float(along.max()), (0.5 - RULED_EDGE) * w
-            if right - left >= RULED_SPAN * w and (left <= -reach or right >= reach):
+        if along.size and float(along.max()) - float(along.min()) >= RULED_SPAN * w:
+            n = round(1 / RULED_EDGE)
+            stretch = np.minimum(np.floor((along / w + 0.5) * n), n - 1).clip(0).astype(int)
+            counts = np.array([np.count_nonzero(stretch == j) for j in range(n)])
+            inked = [j for j in range(n) if counts[j] >= max(0.5 * w / n, 0.25 * np.percentile(counts, 75))]
+            if inked and (min(inked) <= 1 or max(inked) >= n - 2):
                 clear |= on_line
     return clear
 

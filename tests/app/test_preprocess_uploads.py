@@ -119,6 +119,16 @@ def test_a_tight_crop_under_light_falling_off_across_the_sheet_keeps_its_bar() -
     assert inked.sum(axis=1).max() >= 9 and inked.sum(axis=0).max() >= 12
 
 
+@pytest.mark.parametrize("label", [4, 7])
+def test_grain_does_not_carry_a_tight_crops_bar_to_the_edge(label: int) -> None:
+    from bench.strokes import drawn  # the straight-stroke probe's drawings, on grainy paper
+
+    form = prepare_upload(drawn(label, (750, 1000), 0.9, 0.03, "grain"), 40_000_000)[0]
+    # specks of grain on the bar's rows reached the frame's edge, so the bar (62 % of the width)
+    # passed as a ruled line and was cleared: the 4 and the 7 read 1 (their widest rows: 5 and 4 px)
+    assert (form > 64).sum(axis=1).max() >= 9
+
+
 def test_a_faint_pencil_digit_wins_over_a_darker_dot() -> None:
     faint = drawing(ink=185, width=5)  # 60 levels below the paper
     with_dot = faint.copy()
