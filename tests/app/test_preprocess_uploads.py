@@ -96,24 +96,25 @@ def test_ruled_lines_that_end_at_the_paper_edge_are_dropped() -> None:
     assert distance(mnist_form(grey), CLEAN) < 4
 
 
-@pytest.mark.parametrize("pen", [4, 12])
-def test_a_tightly_cropped_digit_keeps_its_long_straight_strokes(pen: int) -> None:
-    image = Image.new("L", (300, 400), 240)  # a 4 of three straight strokes, 90 % of the height
+def tight_four(pen: int, paper: int = 240) -> np.ndarray:
+    """(400, 300) float32 grey: a 4 of three straight strokes, 90 % of the height, on even paper."""
+    image = Image.new("L", (300, 400), paper)
     draw = ImageDraw.Draw(image)
     draw.line([(172, 20), (53, 254), (247, 254)], 20, pen)  # the bar crosses 65 % of the width
     draw.line([(193, 128), (193, 380)], 20, pen)  # the stem 63 % of the height
-    inked = mnist_form(np.asarray(image, np.float32)) > 64
+    return np.asarray(image, np.float32)
+
+
+@pytest.mark.parametrize("pen", [4, 12])
+def test_a_tightly_cropped_digit_keeps_its_long_straight_strokes(pen: int) -> None:
+    inked = mnist_form(tight_four(pen)) > 64
     # both were cleared as ruled lines, and the 4 read 1
     assert inked.sum(axis=1).max() >= 9 and inked.sum(axis=0).max() >= 12
 
 
 def test_a_tight_crop_under_light_falling_off_across_the_sheet_keeps_its_bar() -> None:
-    image = Image.new("L", (300, 400), 255)  # the 4 above, the paper 240 on the left, 132 on the right
-    draw = ImageDraw.Draw(image)
-    draw.line([(172, 20), (53, 254), (247, 254)], 20, 12)
-    draw.line([(193, 128), (193, 380)], 20, 12)
-    light = np.linspace(240.0, 132.0, 300, dtype=np.float32)[None, :] / 255.0
-    inked = mnist_form(np.asarray(image, np.float32) * light) > 64
+    light = np.linspace(240.0, 132.0, 300, dtype=np.float32)[None, :] / 255.0  # 240 on the left, 132 right
+    inked = mnist_form(tight_four(12, paper=255) * light) > 64
     # the paper level overshot at the dim edge, that side became ink, and the bar reaching it was
     # cleared as a ruled line (its widest row: 7 px)
     assert inked.sum(axis=1).max() >= 9 and inked.sum(axis=0).max() >= 12
