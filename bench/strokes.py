@@ -3,6 +3,7 @@
     python -m bench.strokes                       # in-process, the committed models/mnist
     python -m bench.strokes --model /tmp/m        # another model folder
     python -m bench.strokes --paper light         # under light falling off across the sheet (or grain)
+    python -m bench.strokes --heights 0.94 0.97 0.99  # cropped to the digit: it fills the frame
 
 Six digits (a 1 as one line, a 7 and a 4 of two and three lines, a Z-like 2, an ellipse 0, a 9 of
 an ellipse and a line) fill 30, 60 or 90 % of the height of a 300x400, 750x1000 or 3000x4000 JPEG,
@@ -83,6 +84,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, default=MODELS_DIR / "mnist", help="model folder")
     p.add_argument("--paper", choices=PAPERS, default="even", help="even, light falling off, or grainy")
+    p.add_argument(
+        "--heights",
+        type=float,
+        nargs="+",
+        default=HEIGHTS,
+        help="of the frame (default 0.3 0.6 0.9; 0.94 0.97 0.99: a photo cropped to the digit)",
+    )
     a = p.parse_args()
 
     from app.predictors.preprocess import prepare_upload
@@ -90,7 +98,7 @@ def main() -> None:
     from training.evaluate import predict_logits
 
     network = load_model(a.model).network
-    cases = list(itertools.product((0, 1, 2, 4, 7, 9), FRAMES, HEIGHTS, PENS))
+    cases = list(itertools.product((0, 1, 2, 4, 7, 9), FRAMES, a.heights, PENS))
     misses = 0
     for label, frame, height, pen in cases:
         try:

@@ -19,6 +19,7 @@ Contact = tuple[tuple[float, float], tuple[float, float], float]  # centre, inwa
 
 BAR_MIN_SIDE = 64  # smaller pictures (MNIST form, icons) are not photos with things at their border
 MAX_CONTACT = 0.15  # of the shorter side: a longer contact is a strip lying along the border
+CORNER = 0.03  # ... and reaches this near a corner (of the side's length)
 ANGLES = np.deg2rad(np.arange(-45.0, 45.1, 2.5))  # a bar's direction, from the border's inward normal
 FULL, GAP = 0.6, 5  # a band is inked while this fraction of it is ink, over GAP steps
 BAR_LENGTH = 0.1  # of the shorter side: a bar is at least this long ...
@@ -83,8 +84,10 @@ def _strips(mark: Mask, sides: list[int]) -> Mask:
 
 def _border_contacts(labels: npt.NDArray[np.int32], label: int) -> tuple[list[int], list[Contact]]:
     """Where the mark meets the frame's border: the sides it lies along (0 top, 1 bottom, 2 left,
-    3 right; it touches them over more than MAX_CONTACT, a strip), and (centre, inward normal,
-    length) of each run of its pixels on a side that is no longer (the end of a pen or an edge)."""
+    3 right; it touches them over more than MAX_CONTACT and up to a corner, a strip), and (centre,
+    inward normal, length) of each run of its pixels on a side that is no longer (the end of a pen
+    or an edge). A longer contact that stays clear of the corners is a digit cropped tight (a 7's
+    bar, a 2's foot), not a strip of table: it is neither."""
     h, w = labels.shape
     limit = MAX_CONTACT * min(h, w)
     sides = (
@@ -95,7 +98,8 @@ def _border_contacts(labels: npt.NDArray[np.int32], label: int) -> tuple[list[in
     )
     along_sides, ends = [], []
     for side, (line, point, normal) in enumerate(sides):
-        if np.count_nonzero(line) > limit:
+        reach = max(2, int(CORNER * line.size))
+        if np.count_nonzero(line) > limit and (line[:reach].any() or line[-reach:].any()):
             along_sides.append(side)
         runs, n = ndimage.label(line)
         for run in ndimage.find_objects(runs)[:n]:

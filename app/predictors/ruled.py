@@ -16,7 +16,7 @@ RULED_MIN_SIDE = 64  # smaller pictures are not photos of ruled paper
 # A ruled line: a band at most RULED_THICK of the frame thick, holding ink along RULED_SPAN of it
 # (a digit's long stroke is thicker, or shorter: a tight crop's 1 is about a tenth of the width).
 RULED_SPAN, RULED_THICK = 0.6, 0.02
-RULED_EDGE = 0.02  # ... and runs off one side: inks one of the two stretches this long at a side
+RULED_EDGE, RULED_RUN = 0.04, 3  # ... and runs off a side: inks half of each of its last 3 x 4 %
 MAX_TILT = np.tan(np.deg2rad(4.0))  # ruled lines are looked for up to this slope (a photo's tilt)
 
 
@@ -27,14 +27,16 @@ def without_ruled_lines(mask: Mask) -> Mask:
     along lines of that slope through the frame's centre (a projection; each count over 3 neighbouring
     lines, so that a line between two steps is still whole). A thin peak of the counts, at most
     RULED_THICK of the frame thick and holding ink along RULED_SPAN of its width, whose pixels reach
-    across RULED_SPAN of it and ink a side's last 2 x RULED_EDGE of it, is a ruled line: each is cleared
+    across RULED_SPAN of it and run off one side (`_reach`), is a ruled line: each is cleared
     at the one slope that fits it best. Then the same for columns.
     """
     out = mask
     if min(mask.shape) < RULED_MIN_SIDE:
         return out
-    for axis in (0, 1):  # horizontal lines, then vertical ones (as horizontal lines of the transpose)
-        view = out if axis == 0 else out.T
+    # Horizontal lines, then vertical ones (as horizontal lines of the transpose), both found in the
+    # mask as it came: clearing one direction's lines first would cut gaps in the other's.
+    for axis in (0, 1):
+        view = mask if axis == 0 else mask.T
         rows, cols = np.nonzero(view)
         h, w = view.shape
         if rows.size < RULED_SPAN * w:
@@ -85,15 +87,18 @@ def _ruled_pixels(rows: npt.NDArray[np.intp], x: npt.NDArray[np.float64], h: int
 def _reach(along: npt.NDArray[np.float64], w: int) -> bool:
     """Whether a line's pixels (x from the centre) reach across RULED_SPAN of the width and off one side.
 
-    Running off a side is judged on stretches RULED_EDGE of the width long that the line inks (half
-    their columns' worth of pixels, and a quarter of what most stretches hold): the outermost two
-    stretches on a side, so that specks of grain on a digit's bar do not carry it to the edge.
+    Running off a side means ink in its last column (or the one before) and in half the columns of
+    each of its last RULED_RUN stretches, RULED_EDGE long: a digit's stroke cropped tight ends inside
+    the frame, and specks of grain beyond the end of a digit's bar do not carry it to the edge.
+    Columns, not pixels, are counted, so that a thick stroke does not fill them.
     """
     if along.size == 0 or float(along.max() - along.min()) < RULED_SPAN * w:
         return False
-    stretches = round(1 / RULED_EDGE)
-    counts = np.bincount(
-        np.clip(((along / w + 0.5) * stretches).astype(np.int64), 0, stretches - 1), minlength=stretches
-    )
-    inked = np.flatnonzero(counts >= max(0.5 * w / stretches, 0.25 * np.percentile(counts, 75)))
-    return inked.size > 0 and (inked[0] <= 1 or inked[-1] >= stretches - 2)
+    inked = np.zeros(w, bool)
+    inked[np.clip((along + w / 2).astype(np.int64), 0, w - 1)] = True
+    near = max(2, round(RULED_EDGE * w))
+    for side in (inked[: near * RULED_RUN], inked[::-1][: near * RULED_RUN]):
+        stretches = side[: side.size // near * near].reshape(-1, near).sum(axis=1)
+        if side[0] and bool(np.all(stretches >= near / 2)):
+            return True
+    return False

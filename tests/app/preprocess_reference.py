@@ -47,7 +47,7 @@ RULED_MIN_SIDE = 64  # smaller pictures are not photos of ruled paper
 # A ruled line: a band at most RULED_THICK of the frame thick, holding ink along RULED_SPAN of it
 # (a digit's long stroke is thicker, or shorter: a tight crop's 1 is about a tenth of the width).
 RULED_SPAN, RULED_THICK = 0.6, 0.02
-RULED_EDGE = 0.02  # ... and runs off one side: inks one of the two stretches this long at a side
+RULED_EDGE, RULED_RUN = 0.04, 3  # ... and runs off a side: inks half of each of its last 3 x 4 %
 LINE_MEND = 3  # px: a cleared line's pixels this near the remaining ink are put back (the crossing)
 NEAR = 0.2  # marks within this fraction of the digit's size from it are part of it (a 5's top)
 PART_MASS = 0.02  # ... if they hold at least this fraction of its ink
@@ -273,14 +273,15 @@ def without_ruled_lines(mask: Mask) -> Mask:
     along lines of that slope through the frame's centre (a projection; each count over 3 neighbouring
     lines, so that a line between two steps is still whole). A thin peak of the counts, at most
     RULED_THICK of the frame thick and holding ink along RULED_SPAN of its width, whose pixels reach
-    across RULED_SPAN of it and ink a side's last 2 x RULED_EDGE of it, is a ruled line: each is cleared
-    at the one slope that fits it best. Then the same for columns.
+    across RULED_SPAN of it and run off one side, is a ruled line: each is cleared at the one slope
+    that fits it best. Then the same for columns, found in the mask as it came (not after clearing
+    the rows' lines, which cuts gaps in the columns' lines).
     """
     out = mask
     if min(mask.shape) < RULED_MIN_SIDE:
         return out
     for axis in (0, 1):  # horizontal lines, then vertical ones (as horizontal lines of the transpose)
-        view = out if axis == 0 else out.T
+        view = mask if axis == 0 else mask.T
         rows, cols = np.nonzero(view)
         h, w = view.shape
         if rows.size < RULED_SPAN * w:
@@ -323,23 +324,28 @@ def _ruled_pixels(rows: npt.NDArray[np.intp], x: npt.NDArray[np.float64], h: int
         # upright 1 a fifth of the frame long), and a tightly cropped digit's bar crosses most of
         # the frame (a 4's, a 2's foot). A ruled line also reaches across RULED_SPAN of the frame
         # and runs off it on one side at least (the other may end at the paper's edge).
-        # Whether it runs off a side is judged on stretches RULED_EDGE of the width long that it inks
-        # (half their columns' worth of pixels, and a quarter of what most stretches hold), so that
-        # specks of grain on a digit's bar do not carry the bar to the edge.
+        # It runs off a side when it inks that side's last column and, in each of the side's last
+        # RULED_RUN stretches of RULED_EDGE of the width, half the columns: a digit's stroke cropped
+        # tight ends inside the frame, and specks of grain beyond a digit's bar do not reach it.
         along = x[on_line]
         if along.size and float(along.max()) - float(along.min()) >= RULED_SPAN * w:
-            n = round(1 / RULED_EDGE)
-            stretch = np.minimum(np.floor((along / w + 0.5) * n), n - 1).clip(0).astype(int)
-            counts = np.array([np.count_nonzero(stretch == j) for j in range(n)])
-            inked = [j for j in range(n) if counts[j] >= max(0.5 * w / n, 0.25 * np.percentile(counts, 75))]
-            if inked and (min(inked) <= 1 or max(inked) >= n - 2):
-                clear |= on_line
+            columns = set(np.clip(np.floor(along + w / 2), 0, w - 1).astype(int).tolist())
+            near = max(2, round(RULED_EDGE * w))
+            for edge, step in ((0, 1), (w - 1, -1)):
+                stretches = [
+                    sum(edge + step * (j * near + i) in columns for i in range(near))
+                    for j in range(RULED_RUN)
+                ]
+                if edge in columns and all(c >= near / 2 for c in stretches):
+                    clear |= on_line
+                    break
     return clear
 
 
 # Border bars (app/predictors/bars.py): a pen, a table strip's edge, a narrow strip.
 BAR_MIN_SIDE = 64  # smaller pictures (MNIST form, icons) are not photos with things at their border
 MAX_CONTACT = 0.15  # of the shorter side: a longer contact is a strip lying along the border
+CORNER = 0.03  # ... and reaches this near a corner (of the side's length)
 ANGLES = np.deg2rad(np.arange(-45.0, 45.1, 2.5))  # a bar's direction, from the border's inward normal
 FULL, GAP = 0.6, 5  # a band is inked while this fraction of it is ink, over GAP steps
 BAR_LENGTH = 0.1  # of the shorter side: a bar is at least this long ...
@@ -361,7 +367,7 @@ def without_border_bars(mask: Mask, labels: npt.NDArray[np.int32], ink: Grey, ca
         rows, cols = boxes[label - 1]
         window = (slice(rows.start, rows.stop), slice(cols.start, cols.stop))
         mark = labels[window] == label
-        strips = _strips(mark, _long_contacts(labels, label, window))
+        strips = _strips(mark, _long_contacts(labels, label))
         bars = strips.copy()
         for start, normal, width in _contacts(labels, label, h, w):
             local = (start[0] - rows.start, start[1] - cols.start)
@@ -383,12 +389,17 @@ def _pieces_kept(rest: Mask) -> Mask:
     return np.isin(pieces, keep)
 
 
-def _long_contacts(labels: npt.NDArray[np.int32], label: int, window: tuple[slice, slice]) -> list[int]:
+def _long_contacts(labels: npt.NDArray[np.int32], label: int) -> list[int]:
     """The sides (0 top, 1 bottom, 2 left, 3 right) the mark touches along more than MAX_CONTACT."""
     h, w = labels.shape
-    rows, cols = window
-    edges = (labels[0, cols], labels[-1, cols], labels[rows, 0], labels[rows, -1])
-    return [i for i, e in enumerate(edges) if np.count_nonzero(e == label) > MAX_CONTACT * min(h, w)]
+    edges = (labels[0], labels[-1], labels[:, 0], labels[:, -1])
+    out = []
+    for i, e in enumerate(edges):  # a strip runs along the side to within CORNER of one of its ends
+        at = np.flatnonzero(e == label)
+        corner = max(2, int(CORNER * e.size))
+        if at.size > MAX_CONTACT * min(h, w) and (at[0] < corner or at[-1] >= e.size - corner):
+            out.append(i)
+    return out
 
 
 def _strips(mark: Mask, sides: list[int]) -> Mask:

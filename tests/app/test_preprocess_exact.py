@@ -131,6 +131,36 @@ def test_photos_are_identical() -> None:
         assert_same(data)
 
 
+def ruled_sheets(seed: int, count: int) -> Iterator[bytes]:
+    """Scribbles on ruled or squared paper (`training.marks.ruled_lines`), 200-700 px, PNG or JPEG."""
+    from training.marks import ruled_lines
+
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        size = (int(rng.integers(200, 701)), int(rng.integers(200, 701)))
+        sheet = np.full((size[1], size[0], 3), 240.0, np.float32)
+        ruled_lines(sheet, rng, squared=i % 2 == 0)
+        image = Image.fromarray(sheet.astype(np.uint8)).convert("L")
+        scribble = pen_drawing(rng, size, int(rng.integers(2, 12)), dark_ink=True)
+        image = Image.fromarray(np.minimum(np.asarray(image), np.asarray(scribble)))
+        yield styled(image, ("l", "jpeg")[i % 2], rng)
+
+
+def test_ruled_paper_is_identical() -> None:
+    for data in ruled_sheets(seed=5, count=16):
+        assert_same(data)
+
+
+@pytest.mark.parametrize("paper_kind", ["even", "light", "grain"])
+def test_digits_cropped_to_fill_the_frame_are_identical(paper_kind: str) -> None:
+    from bench.strokes import drawn  # straight strokes that run close to the frame's edges
+
+    for label in (1, 2, 4, 7, 9):
+        for height in (0.94, 0.97, 0.99):
+            for pen in (0.01, 0.03, 0.08):
+                assert_same(drawn(label, (300, 400), height, pen, paper_kind))
+
+
 def thickened(data: bytes) -> bool:
     """Whether the reference widens the strokes of this upload (to_mnist's steps up to the crop)."""
     found = reference.digit_ink(*reference.ink_map(reference.decode_image(data, MAX_PIXELS)))

@@ -130,6 +130,29 @@ def test_grain_does_not_carry_a_tight_crops_bar_to_the_edge(label: int) -> None:
     assert (form > 64).sum(axis=1).max() >= 9
 
 
+@pytest.mark.parametrize(("label", "paper_kind"), [(1, "even"), (4, "even"), (9, "light")])
+def test_a_thin_pen_digit_cropped_to_fill_the_frame_is_not_a_ruled_line(label: int, paper_kind: str) -> None:
+    from bench.strokes import drawn
+
+    # 94 % of the height: the strokes end 3 % from the top and the bottom, and the 1, the 4's stem
+    # and the 9's tail passed as ruled lines running off the frame: the 1 was refused (no_ink), the
+    # 4 kept its bar alone (tallest column 5 px), the 9 its loop (13 px)
+    form = prepare_upload(drawn(label, (750, 1000), 0.94, 0.01, paper_kind), 40_000_000)[0]
+    assert (form > 64).sum(axis=0).max() >= 17
+
+
+@pytest.mark.parametrize(("label", "frame"), [(7, (750, 1000)), (2, (300, 400))])
+def test_a_digit_touching_a_side_away_from_its_corners_is_not_a_strip(
+    label: int, frame: tuple[int, int]
+) -> None:
+    from bench.strokes import drawn
+
+    # a fat pen, 94 % of the height: the 7's bar touches the top, the 2's foot the bottom; each
+    # was cut off as a strip of table lying along that side, and both read 1 (widest rows 3, 4 px)
+    form = prepare_upload(drawn(label, frame, 0.94, 0.08), 40_000_000)[0]
+    assert (form > 64).sum(axis=1).max() >= 9
+
+
 def test_a_faint_pencil_digit_wins_over_a_darker_dot() -> None:
     faint = drawing(ink=185, width=5)  # 60 levels below the paper
     with_dot = faint.copy()
