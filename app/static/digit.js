@@ -67,9 +67,22 @@ function onUp(event) {
   last = null;
 }
 
+// The drawing is sent with a margin of paper around it. A stroke that runs to the canvas's edge
+// would otherwise touch the picture's border, where the service looks for things that are not the
+// digit (a table strip, a pen): a 4 drawn from top to bottom lost its stem and read 1.
+const MARGIN = 0.1; // of the canvas's width, on each side
+
 function canvasBlob() {
+  const margin = Math.round(canvas.width * MARGIN);
+  const sheet = document.createElement("canvas");
+  sheet.width = canvas.width + 2 * margin;
+  sheet.height = canvas.height + 2 * margin;
+  const sheetCtx = sheet.getContext("2d");
+  sheetCtx.fillStyle = PAPER;
+  sheetCtx.fillRect(0, 0, sheet.width, sheet.height);
+  sheetCtx.drawImage(canvas, margin, margin);
   return new Promise((resolve, reject) => {
-    canvas.toBlob((blob) => (blob ? resolve(blob) : reject(new Error("the canvas could not be encoded"))),
+    sheet.toBlob((blob) => (blob ? resolve(blob) : reject(new Error("the canvas could not be encoded"))),
       "image/png");
   });
 }

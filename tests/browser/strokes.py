@@ -22,6 +22,8 @@ DIGIT_STROKES: dict[int, list[list[Point]]] = {
     1: [[(0.52, 0.18), (0.50, 0.50), (0.48, 0.82)]],
     7: [[(0.28, 0.22), (0.72, 0.22), (0.60, 0.45), (0.45, 0.82)]],
     0: [_ellipse(0.5, 0.5, 0.22, 0.32)],
+    # from the canvas's top edge to its bottom edge: the round pen runs past both
+    4: [[(0.62, 0.01), (0.15, 0.66), (0.88, 0.66)], [(0.70, 0.30), (0.70, 0.99)]],
 }
 
 
