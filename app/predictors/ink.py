@@ -22,6 +22,7 @@ ANALYSIS_SIDE = 384  # larger pictures are analysed on a reduced copy at most th
 # side, or when its box's centre lies outside the central 60% of the frame (CENTRAL on each side).
 BORDER_CONTACT, CENTRAL = 0.12, 0.2
 LINE_SPAN, LINE_THICK = 0.6, 0.035  # a mark this long (of the frame) and this thin is a ruled line
+STRAIGHT = 0.1  # ... and, if it is clear of the border, this straight (`_straightness`)
 LINE_MEND = 3  # px: a cleared line's pixels this near the remaining ink are put back (the crossing)
 NEAR = 0.2  # marks within this fraction of the digit's size from it are part of it (a 5's top)
 PART_MASS = 0.02  # ... if they hold at least this fraction of its ink
@@ -202,8 +203,17 @@ def marks(labels: npt.NDArray[np.int32], ink: Grey, lv: Levels) -> list[Mark]:
         framing = contact[label] > 0 and bh * bw > 0.8 * h * w  # spans the whole frame
         long_side = max(bh / h, bw / w)
         line = long_side >= LINE_SPAN and areas[label] / max(bh, bw) <= max(1.5, LINE_THICK * min(h, w))
+        if line and not contact[label]:  # clear of the border: a line only if straight (not a thin 7)
+            line = _straightness(labels[rows, cols] == label) < STRAIGHT
         out.append(Mark(label, float(m), box, bool(touching or framing or line), int(areas[label])))
     return out
+
+
+def _straightness(mark: Mask) -> float:
+    """How far a mark's pixels spread across its main direction, of how far along it (0: a line)."""
+    ys, xs = np.nonzero(mark)
+    spread = np.linalg.eigvalsh(np.cov(np.stack([ys, xs]).astype(np.float64)))
+    return float(np.sqrt(max(spread[0], 0.0) / max(spread[1], 1e-9)))
 
 
 def choose_digit(found: list[Mark], shape: tuple[int, int]) -> list[int]:

@@ -43,6 +43,7 @@ HIGH_SIGMAS = 10.0  # ... and a mark counts if its strongest pixel is this far (
 # side, or when its box's centre lies outside the central 60% of the frame (CENTRAL on each side).
 BORDER_CONTACT, CENTRAL = 0.12, 0.2
 LINE_SPAN, LINE_THICK = 0.6, 0.035  # a mark this long (of the frame) and this thin is a ruled line
+STRAIGHT = 0.1  # ... and, if it is clear of the border, this straight
 RULED_MIN_SIDE = 64  # smaller pictures are not photos of ruled paper
 # A ruled line: a band at most RULED_THICK of the frame thick, holding ink along RULED_SPAN of it
 # (a digit's long stroke is thicker, or shorter: a tight crop's 1 is about a tenth of the width).
@@ -668,6 +669,15 @@ def marks(labels: npt.NDArray[np.int32], ink: Grey, lv: Levels) -> list[Mark]:
         framing = contact[label] > 0 and bh * bw > 0.8 * h * w  # spans the whole frame
         long_side = max(bh / h, bw / w)
         line = long_side >= LINE_SPAN and areas[label] / max(bh, bw) <= max(1.5, LINE_THICK * min(h, w))
+        if line and contact[label] == 0:
+            # Clear of the border, a long thin mark is a line only if it is straight: the spread of
+            # its pixels across their main direction (the smaller principal axis of their second
+            # moments) is under STRAIGHT of their spread along it. A thin-pen 7 is not.
+            ys, xs = np.nonzero(labels[rows, cols] == label)
+            vy, vx = float(np.var(ys)), float(np.var(xs))
+            cv = float(np.mean((ys - ys.mean()) * (xs - xs.mean())))
+            half, root = (vy + vx) / 2, float(np.hypot((vy - vx) / 2, cv))
+            line = np.sqrt(max(half - root, 0.0) / max(half + root, 1e-9)) < STRAIGHT
         out.append(Mark(label, float(m), box, bool(touching or framing or line), int(areas[label])))
     return out
 

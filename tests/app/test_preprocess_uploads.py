@@ -153,6 +153,15 @@ def test_a_digit_touching_a_side_away_from_its_corners_is_not_a_strip(
     assert (form > 64).sum(axis=1).max() >= 9
 
 
+def test_a_thin_pen_seven_clear_of_the_border_is_not_a_line() -> None:
+    from bench.strokes import drawn
+
+    form = prepare_upload(drawn(7, (300, 400), 0.6, 0.01, "grain"), 40_000_000)[0]
+    # long and thin (60 % of the height), it was flagged as a line the ruled step had missed, and a
+    # speck of grain became the digit: a blob, its widest row 7 px
+    assert (form > 64).sum(axis=1).max() >= 9
+
+
 def test_a_faint_pencil_digit_wins_over_a_darker_dot() -> None:
     faint = drawing(ink=185, width=5)  # 60 levels below the paper
     with_dot = faint.copy()
