@@ -30,8 +30,15 @@ KEEP = 0.2  # the mark without its bars keeps this fraction of what is not strip
 STUB = 0.25  # pieces of it smaller than this fraction of the largest are the bar's stubs
 
 
-def without_border_bars(mask: Mask, labels: npt.NDArray[np.int32], ink: Grey, candidates: list[int]) -> Mask:
-    """The mask with the border bars of the marks `candidates` (labels touching the border) cleared."""
+def without_border_bars(
+    mask: Mask, labels: npt.NDArray[np.int32], ink: Grey, candidates: list[int], flat_paper: bool = False
+) -> Mask:
+    """The mask with the border bars of the marks `candidates` (labels touching the border) cleared.
+
+    On flat paper (a drawing made on a screen) nothing lies across the border but what was drawn: a
+    stroke drawn into the canvas's edge is the digit's. There only a bar that crosses the frame,
+    from one side to another, is cut; strips along a side are cut as on a photo.
+    """
     h, w = mask.shape
     if min(h, w) < BAR_MIN_SIDE:
         return mask
@@ -46,12 +53,27 @@ def without_border_bars(mask: Mask, labels: npt.NDArray[np.int32], ink: Grey, ca
         bars = strips.copy()
         for start, normal, width in ends:
             local = (start[0] - rows.start, start[1] - cols.start)
-            bars |= _bar(mark, ink[window], local, normal, width, min(h, w))
+            bar = _bar(mark, ink[window], local, normal, width, min(h, w))
+            if not flat_paper or _sides_touched(bar, window, (h, w)) >= 2:
+                bars |= bar
         rest = _pieces_kept(mark & ~bars) if bars.any() else None
         if rest is not None and np.count_nonzero(rest) >= KEEP * np.count_nonzero(mark & ~strips):
             out = out.copy() if out is mask else out
             out[window] &= ~mark | rest
     return out
+
+
+def _sides_touched(part: Mask, window: tuple[slice, slice], shape: tuple[int, int]) -> int:
+    """How many of the frame's sides `part` (a mask of the window `window` of the frame) touches."""
+    rows, cols = window
+    return sum(
+        (
+            rows.start == 0 and bool(part[0].any()),
+            rows.stop == shape[0] and bool(part[-1].any()),
+            cols.start == 0 and bool(part[:, 0].any()),
+            cols.stop == shape[1] and bool(part[:, -1].any()),
+        )
+    )
 
 
 def _pieces_kept(rest: Mask) -> Mask:

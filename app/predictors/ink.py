@@ -93,7 +93,7 @@ def select_digit(ink: Grey, flat_paper: bool = False) -> tuple[Mask, Levels] | N
     else:
         found = marks(labels, ink, lv) if n else []
         barred = [m.label for m in found if m.junk or m.spans(labels.shape)]
-        cleared = without_border_bars(mask, labels, ink, barred) if barred else mask
+        cleared = without_border_bars(mask, labels, ink, barred, lv.flat_paper) if barred else mask
         if cleared is not mask:  # a pen or a strip's edge cut off the digit it touched
             labels, n = ndimage.label(cleared, EIGHT)
             found = marks(labels, ink, lv) if n else []

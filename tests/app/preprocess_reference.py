@@ -357,8 +357,14 @@ KEEP = 0.2  # the mark without its bars keeps this fraction of what is not strip
 STUB = 0.25  # pieces of it smaller than this fraction of the largest are the bar's stubs
 
 
-def without_border_bars(mask: Mask, labels: npt.NDArray[np.int32], ink: Grey, candidates: list[int]) -> Mask:
-    """The mask with the border bars of the marks `candidates` (labels touching the border) cleared."""
+def without_border_bars(
+    mask: Mask, labels: npt.NDArray[np.int32], ink: Grey, candidates: list[int], flat_paper: bool = False
+) -> Mask:
+    """The mask with the border bars of the marks `candidates` (labels touching the border) cleared.
+
+    On flat paper (a drawing made on a screen) a bar is cut only if it crosses the frame: its
+    pixels touch two of the frame's sides.
+    """
     h, w = mask.shape
     if min(h, w) < BAR_MIN_SIDE:
         return mask
@@ -372,7 +378,13 @@ def without_border_bars(mask: Mask, labels: npt.NDArray[np.int32], ink: Grey, ca
         bars = strips.copy()
         for start, normal, width in _contacts(labels, label, h, w):
             local = (start[0] - rows.start, start[1] - cols.start)
-            bars |= _bar(mark, ink[window], local, normal, width, min(h, w))
+            bar = _bar(mark, ink[window], local, normal, width, min(h, w))
+            ys, xs = np.nonzero(bar)
+            ys, xs = ys + rows.start, xs + cols.start  # in the frame
+            sides = {0 for y in ys if y == 0} | {1 for y in ys if y == h - 1}
+            sides |= {2 for x in xs if x == 0} | {3 for x in xs if x == w - 1}
+            if not flat_paper or len(sides) >= 2:
+                bars |= bar
         rest = _pieces_kept(mark & ~bars) if bars.any() else None
         if rest is not None and np.count_nonzero(rest) >= KEEP * np.count_nonzero(mark & ~strips):
             out = out.copy() if out is mask else out
@@ -559,7 +571,7 @@ def select_digit(ink: Grey, flat_paper: bool = False) -> tuple[Mask, Levels] | N
     else:
         found = marks(labels, ink, lv) if n else []
         barred = [m.label for m in found if m.junk or m.spans(labels.shape)]
-        cleared = without_border_bars(mask, labels, ink, barred) if barred else mask
+        cleared = without_border_bars(mask, labels, ink, barred, lv.flat_paper) if barred else mask
         if cleared is not mask:  # a pen or a strip's edge cut off the digit it touched
             labels, n = ndimage.label(cleared, EIGHT)
             found = marks(labels, ink, lv) if n else []

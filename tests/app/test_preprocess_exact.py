@@ -7,6 +7,7 @@ The corpus: MNIST test digits as PNG (when the data cache is there), synthetic p
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Iterator
 
 import numpy as np
@@ -159,6 +160,26 @@ def test_straight_stroke_digits_are_identical(paper_kind: str) -> None:
         for height in (0.6, 0.94, 0.97, 0.99):
             for pen in (0.01, 0.03, 0.08):
                 assert_same(drawn(label, (300, 400), height, pen, paper_kind))
+
+
+def canvas_drawings() -> Iterator[bytes]:
+    """The probe's straight-stroke digits drawn with the page's pen on its 280 px canvas, PNG, run to
+    and past its edges (80-110 % of its height, shifted up or down by a tenth)."""
+    from bench.strokes import LINES
+
+    for label, height, shift in itertools.product((2, 4, 7), (0.8, 1.0, 1.1), (-0.1, 0.0, 0.1)):
+        image = Image.new("L", (280, 280), 255)
+        draw = ImageDraw.Draw(image)
+        bh = height * 280
+        x0, y0 = (280 - 0.6 * bh) / 2, (280 - bh) / 2 + shift * 280
+        for line in LINES[label]:
+            draw.line([(x0 + x * 0.6 * bh, y0 + y * bh) for x, y in line], fill=0, width=22, joint="curve")
+        yield encode(image)
+
+
+def test_canvas_drawings_to_the_edge_are_identical() -> None:
+    for data in canvas_drawings():
+        assert_same(data)
 
 
 def thickened(data: bytes) -> bool:

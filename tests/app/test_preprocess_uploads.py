@@ -162,6 +162,35 @@ def test_a_thin_pen_seven_clear_of_the_border_is_not_a_line() -> None:
     assert (form > 64).sum(axis=1).max() >= 9
 
 
+def canvas_png(label: int, height: float, shift: float, margin: int = 0) -> bytes:
+    """A straight-stroke digit drawn with the page's pen (22 px) on its 280 px canvas, `height` of
+    it tall and shifted down by `shift` of it, then `margin` px of white added on each side."""
+    from bench.strokes import LINES
+
+    canvas = Image.new("L", (280, 280), 255)
+    bh = height * 280
+    x0, y0 = (280 - 0.6 * bh) / 2, (280 - bh) / 2 + shift * 280
+    for line in LINES[label]:
+        points = [(x0 + x * 0.6 * bh, y0 + y * bh) for x, y in line]
+        ImageDraw.Draw(canvas).line(points, fill=0, width=22, joint="curve")
+    image = Image.new("L", (280 + 2 * margin, 280 + 2 * margin), 255)
+    image.paste(canvas, (margin, margin))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(("label", "height", "shift"), [(4, 1.0, 0.0), (2, 0.8, -0.1)])
+def test_a_canvas_drawing_run_to_the_edge_reads_as_with_a_margin(
+    label: int, height: float, shift: float
+) -> None:
+    at_edge = prepare_upload(canvas_png(label, height, shift), 40_000_000)[0]
+    with_margin = prepare_upload(canvas_png(label, height, shift, margin=28), 40_000_000)[0]
+    # the strokes touching the canvas's edge were cut off as pens entering the frame (the 4's
+    # diagonal and stem, the 2's top): 35 and 45 grey levels apart, the 4 read 1
+    assert distance(at_edge.astype(np.int32), with_margin.astype(np.int32)) < 3
+
+
 def test_a_faint_pencil_digit_wins_over_a_darker_dot() -> None:
     faint = drawing(ink=185, width=5)  # 60 levels below the paper
     with_dot = faint.copy()
