@@ -182,6 +182,24 @@ def test_canvas_drawings_to_the_edge_are_identical() -> None:
         assert_same(data)
 
 
+def boxed_digits() -> Iterator[bytes]:
+    """The probe's digits inside a printed box (a form's cell), thin or thick, around or touching them."""
+    from bench.strokes import drawn
+
+    for label, height, size, width in itertools.product((0, 1, 4, 7), (0.4, 0.6), (0.7, 0.85), (2, 4)):
+        image = Image.open(io.BytesIO(drawn(label, (300, 400), height, 0.03))).convert("L")
+        s = size * 300
+        ImageDraw.Draw(image).rectangle(
+            [150 - s / 2, 200 - s / 2, 150 + s / 2, 200 + s / 2], outline=90, width=width
+        )
+        yield encode(image, "JPEG", quality=90)
+
+
+def test_boxed_digits_are_identical() -> None:
+    for data in boxed_digits():
+        assert_same(data)
+
+
 def thickened(data: bytes) -> bool:
     """Whether the reference widens the strokes of this upload (to_mnist's steps up to the crop)."""
     found = reference.digit_ink(*reference.ink_map(reference.decode_image(data, MAX_PIXELS)))

@@ -191,6 +191,18 @@ def test_a_canvas_drawing_run_to_the_edge_reads_as_with_a_margin(
     assert distance(at_edge.astype(np.int32), with_margin.astype(np.int32)) < 3
 
 
+@pytest.mark.parametrize("label", [1, 4])
+def test_a_box_around_the_digit_is_not_the_digit(label: int) -> None:
+    from bench.strokes import drawn
+
+    plain = Image.open(io.BytesIO(drawn(label, (750, 1000), 0.4, 0.03))).convert("L")
+    boxed = plain.copy()
+    ImageDraw.Draw(boxed).rectangle([56, 181, 694, 819], outline=90, width=10)  # a form's cell
+    forms = [mnist_form(np.asarray(image, np.float32)) for image in (plain, boxed)]
+    # the box outweighed the digit and was taken for it: both read 0
+    assert distance(*forms) < 3
+
+
 def test_a_faint_pencil_digit_wins_over_a_darker_dot() -> None:
     faint = drawing(ink=185, width=5)  # 60 levels below the paper
     with_dot = faint.copy()
