@@ -4,13 +4,20 @@
     python -m bench.strokes --model /tmp/m        # another model folder
     python -m bench.strokes --paper light         # under light falling off across the sheet (or grain)
     python -m bench.strokes --heights 0.94 0.97 0.99  # cropped to the digit: it fills the frame
+    python -m bench.strokes --scene canvas        # drawn on the page's canvas, to and past its edges
+    python -m bench.strokes --scene canvas --margin 28   # ... sent with the page's margin
+    python -m bench.strokes --scene boxed         # written in a printed box (a form's cell)
 
 Six digits (a 1 as one line, a 7 and a 4 of two and three lines, a Z-like 2, an ellipse 0, a 9 of
-an ellipse and a line) fill 30, 60 or 90 % of the height of a 300x400, 750x1000 or 3000x4000 JPEG,
-drawn with pens of 1, 3 and 8 % of the digit's height: 162 uploads through the service's own
-`prepare_upload` and the network. Prints every miss (misread, or refused) and the count. Such
-digits are what a ruled-line or border step can mistake for lines: the long straight strokes of a
-photo cropped to the digit.
+an ellipse and a line). `photo` (the default): they fill 30, 60 or 90 % of the height of a
+300x400, 750x1000 or 3000x4000 JPEG, drawn with pens of 1, 3 and 8 % of the digit's height (162
+uploads). `canvas`: drawn with the page's 22 px pen on its 280 px canvas, 80-110 % of its height,
+centred or shifted up or down by a tenth (72 PNGs, sent without a margin unless `--margin`).
+`boxed`: at 40 or 60 % of a 300x400 or 750x1000 JPEG's height, pens of 3 and 8 %, inside a grey
+box 70 or 85 % of the shorter side, 0.4 or 1 % of the longer side thick (192). Every upload goes
+through the service's own `prepare_upload` and the network; prints every miss (misread, or
+refused) and the count. Such digits are what a ruled-line or border step can mistake for lines:
+the long straight strokes of a photo cropped to the digit.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import argparse
 import io
 import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -38,16 +46,15 @@ PENS = (0.01, 0.03, 0.08)  # of the digit's height
 PAPERS = ("even", "light", "grain")
 LIGHT_FALLOFF = 0.55  # `light` paper: its level on the far side, of the near side's
 GRAIN = 12.0  # `grain` paper: the noise's standard deviation, of 255
+CANVAS, CANVAS_PEN = 280, 22  # the page's canvas (app/static/digit.js): its side and its pen, px
+DIGITS = (0, 1, 2, 4, 7, 9)
+Case = tuple[str, int, bytes]  # what it is, the digit, the upload
 
 
-def drawn(label: int, frame: tuple[int, int], height: float, pen: float, paper: str = "even") -> bytes:
-    """A JPEG of dark ink on light paper: the digit centred, `height` of the frame tall."""
-    w, h = frame
-    image = Image.new("L", frame, 255)
-    draw = ImageDraw.Draw(image)
-    bh = height * h
-    bw, width = 0.6 * bh, max(1, int(pen * bh))
-    x0, y0 = (w - bw) / 2, (h - bh) / 2
+def sketch(draw: ImageDraw.ImageDraw, label: int, box: tuple[float, float, float], width: int) -> None:
+    """The digit's strokes in black, its box at (x0, y0) `box[2]` tall and 0.6 of that wide."""
+    x0, y0, bh = box
+    bw = 0.6 * bh
 
     def at(p: Point) -> Point:
         return x0 + p[0] * bw, y0 + p[1] * bh
@@ -60,8 +67,48 @@ def drawn(label: int, frame: tuple[int, int], height: float, pen: float, paper: 
     else:
         for line in LINES[label]:
             draw.line([at(p) for p in line], fill=20, width=width, joint="curve")
+
+
+def jpeg(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
-    on_paper(image, paper).save(buffer, "JPEG", quality=90)
+    image.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def drawn(label: int, frame: tuple[int, int], height: float, pen: float, paper: str = "even") -> bytes:
+    """A JPEG of dark ink on light paper: the digit centred, `height` of the frame tall."""
+    return jpeg(on_paper(ink_drawing(label, frame, height, pen), paper))
+
+
+def ink_drawing(label: int, frame: tuple[int, int], height: float, pen: float) -> Image.Image:
+    """The digit centred on white, `height` of the frame tall, the pen `pen` of that."""
+    w, h = frame
+    image = Image.new("L", frame, 255)
+    bh = height * h
+    sketch(ImageDraw.Draw(image), label, ((w - 0.6 * bh) / 2, (h - bh) / 2, bh), max(1, int(pen * bh)))
+    return image
+
+
+def boxed(label: int, frame: tuple[int, int], height: float, pen: float, size: float, thick: float) -> bytes:
+    """`drawn` on even paper, inside a grey box `size` of the shorter side, `thick` of the longer."""
+    image = on_paper(ink_drawing(label, frame, height, pen), "even")
+    (w, h), s = frame, size * min(frame) / 2
+    width = max(1, round(thick * max(frame)))
+    ImageDraw.Draw(image).rectangle([w / 2 - s, h / 2 - s, w / 2 + s, h / 2 + s], outline=90, width=width)
+    return jpeg(image)
+
+
+def canvas(label: int, height: float, shift: float, margin: int = 0) -> bytes:
+    """A PNG of the digit drawn with the page's pen on its canvas, `height` of it tall and shifted
+    down by `shift` of it (what runs past the canvas is lost), with `margin` px of white around."""
+    image = Image.new("L", (CANVAS, CANVAS), 255)
+    bh = height * CANVAS
+    box = ((CANVAS - 0.6 * bh) / 2, (CANVAS - bh) / 2 + shift * CANVAS, bh)
+    sketch(ImageDraw.Draw(image), label, box, CANVAS_PEN)
+    sheet = Image.new("L", (CANVAS + 2 * margin, CANVAS + 2 * margin), 255)
+    sheet.paste(image, (margin, margin))
+    buffer = io.BytesIO()
+    sheet.save(buffer, "PNG")
     return buffer.getvalue()
 
 
@@ -80,17 +127,41 @@ def on_paper(ink: Image.Image, paper: str) -> Image.Image:
     return Image.fromarray(np.clip(level * x, 0, 255).astype(np.uint8), "L")
 
 
+def cases(scene: str, paper: str, heights: tuple[float, ...], margin: int) -> Iterator[Case]:
+    """The uploads of a scene: (what it is, the digit, the bytes)."""
+    if scene == "photo":
+        for label, frame, height, pen in itertools.product(DIGITS, FRAMES, heights, PENS):
+            what = f"{frame[0]}x{frame[1]}, {height:.0%} of the height, pen {pen:.0%}"
+            yield what, label, drawn(label, frame, height, pen, paper)
+    elif scene == "canvas":
+        for label, height, shift in itertools.product(DIGITS, (0.8, 0.95, 1.0, 1.1), (-0.1, 0.0, 0.1)):
+            yield (
+                f"{height:.0%} of the canvas, shifted {shift:+.0%}",
+                label,
+                canvas(label, height, shift, margin),
+            )
+    else:
+        grid = itertools.product(DIGITS, FRAMES[:2], (0.4, 0.6), (0.03, 0.08), (0.7, 0.85), (0.004, 0.01))
+        for label, frame, height, pen, size, thick in grid:
+            what = f"{frame[0]}x{frame[1]}, {height:.0%}, pen {pen:.0%}, box {size:.0%} {thick:.1%} thick"
+            yield what, label, boxed(label, frame, height, pen, size, thick)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, default=MODELS_DIR / "mnist", help="model folder")
-    p.add_argument("--paper", choices=PAPERS, default="even", help="even, light falling off, or grainy")
+    p.add_argument("--scene", choices=("photo", "canvas", "boxed"), default="photo")
+    p.add_argument(
+        "--paper", choices=PAPERS, default="even", help="photo: even, light falling off, or grainy"
+    )
     p.add_argument(
         "--heights",
         type=float,
         nargs="+",
         default=HEIGHTS,
-        help="of the frame (default 0.3 0.6 0.9; 0.94 0.97 0.99: a photo cropped to the digit)",
+        help="photo: of the frame (default 0.3 0.6 0.9; 0.94 0.97 0.99: a photo cropped to the digit)",
     )
+    p.add_argument("--margin", type=int, default=0, help="canvas: px of white added on each side")
     a = p.parse_args()
 
     from app.predictors.preprocess import prepare_upload
@@ -98,11 +169,11 @@ def main() -> None:
     from training.evaluate import predict_logits
 
     network = load_model(a.model).network
-    cases = list(itertools.product((0, 1, 2, 4, 7, 9), FRAMES, a.heights, PENS))
-    misses = 0
-    for label, frame, height, pen in cases:
+    misses = total = 0
+    for what, label, data in cases(a.scene, a.paper, tuple(a.heights), a.margin):
+        total += 1
         try:
-            form = prepare_upload(drawn(label, frame, height, pen, a.paper), 40_000_000)[0]
+            form = prepare_upload(data, 40_000_000)[0]
         except Exception as exc:  # a refusal (no_ink, ...) is a miss too
             answer = type(exc).__name__
         else:
@@ -110,9 +181,9 @@ def main() -> None:
             answer = "" if read == label else f"read {read}"
         if answer:
             misses += 1
-            size = f"{frame[0]}x{frame[1]}"
-            print(f"  {label} in {size:>9}, {height:.0%} of the height, pen {pen:.0%}: {answer}")
-    print(f"{misses} of {len(cases)} straight-stroke digits on {a.paper} paper misread or refused")
+            print(f"  {label}: {what}: {answer}")
+    where = f"on {a.paper} paper" if a.scene == "photo" else f"({a.scene})"
+    print(f"{misses} of {total} straight-stroke digits {where} misread or refused")
 
 
 if __name__ == "__main__":

@@ -163,18 +163,11 @@ def test_straight_stroke_digits_are_identical(paper_kind: str) -> None:
 
 
 def canvas_drawings() -> Iterator[bytes]:
-    """The probe's straight-stroke digits drawn with the page's pen on its 280 px canvas, PNG, run to
-    and past its edges (80-110 % of its height, shifted up or down by a tenth)."""
-    from bench.strokes import LINES
+    """Straight-stroke digits on the page's canvas, run to and past its edges (`bench.strokes`)."""
+    from bench.strokes import canvas
 
     for label, height, shift in itertools.product((2, 4, 7), (0.8, 1.0, 1.1), (-0.1, 0.0, 0.1)):
-        image = Image.new("L", (280, 280), 255)
-        draw = ImageDraw.Draw(image)
-        bh = height * 280
-        x0, y0 = (280 - 0.6 * bh) / 2, (280 - bh) / 2 + shift * 280
-        for line in LINES[label]:
-            draw.line([(x0 + x * 0.6 * bh, y0 + y * bh) for x, y in line], fill=0, width=22, joint="curve")
-        yield encode(image)
+        yield canvas(label, height, shift)
 
 
 def test_canvas_drawings_to_the_edge_are_identical() -> None:
@@ -183,16 +176,11 @@ def test_canvas_drawings_to_the_edge_are_identical() -> None:
 
 
 def boxed_digits() -> Iterator[bytes]:
-    """The probe's digits inside a printed box (a form's cell), thin or thick, around or touching them."""
-    from bench.strokes import drawn
+    """Straight-stroke digits in a printed box, thin or thick, around or touching them (`bench.strokes`)."""
+    from bench.strokes import boxed
 
-    for label, height, size, width in itertools.product((0, 1, 4, 7), (0.4, 0.6), (0.7, 0.85), (2, 4)):
-        image = Image.open(io.BytesIO(drawn(label, (300, 400), height, 0.03))).convert("L")
-        s = size * 300
-        ImageDraw.Draw(image).rectangle(
-            [150 - s / 2, 200 - s / 2, 150 + s / 2, 200 + s / 2], outline=90, width=width
-        )
-        yield encode(image, "JPEG", quality=90)
+    for label, height, size, thick in itertools.product((0, 1, 4, 7), (0.4, 0.6), (0.7, 0.85), (0.005, 0.01)):
+        yield boxed(label, (300, 400), height, 0.03, size, thick)
 
 
 def test_boxed_digits_are_identical() -> None:

@@ -162,30 +162,14 @@ def test_a_thin_pen_seven_clear_of_the_border_is_not_a_line() -> None:
     assert (form > 64).sum(axis=1).max() >= 9
 
 
-def canvas_png(label: int, height: float, shift: float, margin: int = 0) -> bytes:
-    """A straight-stroke digit drawn with the page's pen (22 px) on its 280 px canvas, `height` of
-    it tall and shifted down by `shift` of it, then `margin` px of white added on each side."""
-    from bench.strokes import LINES
-
-    canvas = Image.new("L", (280, 280), 255)
-    bh = height * 280
-    x0, y0 = (280 - 0.6 * bh) / 2, (280 - bh) / 2 + shift * 280
-    for line in LINES[label]:
-        points = [(x0 + x * 0.6 * bh, y0 + y * bh) for x, y in line]
-        ImageDraw.Draw(canvas).line(points, fill=0, width=22, joint="curve")
-    image = Image.new("L", (280 + 2 * margin, 280 + 2 * margin), 255)
-    image.paste(canvas, (margin, margin))
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()
-
-
 @pytest.mark.parametrize(("label", "height", "shift"), [(4, 1.0, 0.0), (2, 0.8, -0.1)])
 def test_a_canvas_drawing_run_to_the_edge_reads_as_with_a_margin(
     label: int, height: float, shift: float
 ) -> None:
-    at_edge = prepare_upload(canvas_png(label, height, shift), 40_000_000)[0]
-    with_margin = prepare_upload(canvas_png(label, height, shift, margin=28), 40_000_000)[0]
+    from bench.strokes import canvas  # the page's canvas and pen
+
+    at_edge = prepare_upload(canvas(label, height, shift), 40_000_000)[0]
+    with_margin = prepare_upload(canvas(label, height, shift, margin=28), 40_000_000)[0]
     # the strokes touching the canvas's edge were cut off as pens entering the frame (the 4's
     # diagonal and stem, the 2's top): 35 and 45 grey levels apart, the 4 read 1
     assert distance(at_edge.astype(np.int32), with_margin.astype(np.int32)) < 3
@@ -193,14 +177,12 @@ def test_a_canvas_drawing_run_to_the_edge_reads_as_with_a_margin(
 
 @pytest.mark.parametrize("label", [1, 4])
 def test_a_box_around_the_digit_is_not_the_digit(label: int) -> None:
-    from bench.strokes import drawn
+    from bench.strokes import boxed, drawn
 
-    plain = Image.open(io.BytesIO(drawn(label, (750, 1000), 0.4, 0.03))).convert("L")
-    boxed = plain.copy()
-    ImageDraw.Draw(boxed).rectangle([56, 181, 694, 819], outline=90, width=10)  # a form's cell
-    forms = [mnist_form(np.asarray(image, np.float32)) for image in (plain, boxed)]
-    # the box outweighed the digit and was taken for it: both read 0
-    assert distance(*forms) < 3
+    plain = prepare_upload(drawn(label, (750, 1000), 0.4, 0.03), 40_000_000)[0]
+    in_a_box = prepare_upload(boxed(label, (750, 1000), 0.4, 0.03, 0.85, 0.01), 40_000_000)[0]
+    # the box (a form's cell) outweighed the digit and was taken for it: both read 0
+    assert distance(plain.astype(np.int32), in_a_box.astype(np.int32)) < 3
 
 
 def test_a_faint_pencil_digit_wins_over_a_darker_dot() -> None:
