@@ -7,6 +7,7 @@
     python -m bench.strokes --scene canvas        # drawn on the page's canvas, to and past its edges
     python -m bench.strokes --scene canvas --margin 28   # ... sent with the page's margin
     python -m bench.strokes --scene boxed         # written in a printed box (a form's cell)
+    python -m bench.strokes --scene circled       # circled in pen
 
 Six digits (a 1 as one line, a 7 and a 4 of two and three lines, a Z-like 2, an ellipse 0, a 9 of
 an ellipse and a line). `photo` (the default): they fill 30, 60 or 90 % of the height of a
@@ -14,7 +15,8 @@ an ellipse and a line). `photo` (the default): they fill 30, 60 or 90 % of the h
 uploads). `canvas`: drawn with the page's 22 px pen on its 280 px canvas, 80-110 % of its height,
 centred or shifted up or down by a tenth (72 PNGs, sent without a margin unless `--margin`).
 `boxed`: at 40 or 60 % of a 300x400 or 750x1000 JPEG's height, pens of 3 and 8 %, inside a grey
-box 70 or 85 % of the shorter side, 0.4 or 1 % of the longer side thick (192). Every upload goes
+box 70 or 85 % of the shorter side, 0.4 or 1 % of the longer side thick (192); `circled`: the
+digits at 40 or 50 % in a dark circle 80 or 95 % of the shorter side across (192). Every upload goes
 through the service's own `prepare_upload` and the network; prints every miss (misread, or
 refused) and the count. Such digits are what a ruled-line or border step can mistake for lines:
 the long straight strokes of a photo cropped to the digit.
@@ -89,12 +91,26 @@ def ink_drawing(label: int, frame: tuple[int, int], height: float, pen: float) -
     return image
 
 
-def boxed(label: int, frame: tuple[int, int], height: float, pen: float, size: float, thick: float) -> bytes:
-    """`drawn` on even paper, inside a grey box `size` of the shorter side, `thick` of the longer."""
+def boxed(
+    label: int,
+    frame: tuple[int, int],
+    height: float,
+    pen: float,
+    size: float,
+    thick: float,
+    shape: str = "box",
+) -> bytes:
+    """`drawn` on even paper, inside a grey box (or a dark circle, a little taller than wide) `size`
+    of the shorter side across, its line `thick` of the longer side."""
     image = on_paper(ink_drawing(label, frame, height, pen), "even")
     (w, h), s = frame, size * min(frame) / 2
     width = max(1, round(thick * max(frame)))
-    ImageDraw.Draw(image).rectangle([w / 2 - s, h / 2 - s, w / 2 + s, h / 2 + s], outline=90, width=width)
+    if shape == "box":
+        ImageDraw.Draw(image).rectangle([w / 2 - s, h / 2 - s, w / 2 + s, h / 2 + s], outline=90, width=width)
+    else:
+        ImageDraw.Draw(image).ellipse(
+            [w / 2 - s, h / 2 - 1.1 * s, w / 2 + s, h / 2 + 1.1 * s], outline=40, width=width
+        )
     return jpeg(image)
 
 
@@ -141,16 +157,19 @@ def cases(scene: str, paper: str, heights: tuple[float, ...], margin: int) -> It
                 canvas(label, height, shift, margin),
             )
     else:
-        grid = itertools.product(DIGITS, FRAMES[:2], (0.4, 0.6), (0.03, 0.08), (0.7, 0.85), (0.004, 0.01))
+        shape, heights, sizes = ("box", (0.4, 0.6), (0.7, 0.85))
+        if scene == "circled":
+            shape, heights, sizes = ("circle", (0.4, 0.5), (0.8, 0.95))
+        grid = itertools.product(DIGITS, FRAMES[:2], heights, (0.03, 0.08), sizes, (0.004, 0.01))
         for label, frame, height, pen, size, thick in grid:
-            what = f"{frame[0]}x{frame[1]}, {height:.0%}, pen {pen:.0%}, box {size:.0%} {thick:.1%} thick"
-            yield what, label, boxed(label, frame, height, pen, size, thick)
+            what = f"{frame[0]}x{frame[1]}, {height:.0%}, pen {pen:.0%}, {shape} {size:.0%} {thick:.1%} thick"
+            yield what, label, boxed(label, frame, height, pen, size, thick, shape)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, default=MODELS_DIR / "mnist", help="model folder")
-    p.add_argument("--scene", choices=("photo", "canvas", "boxed"), default="photo")
+    p.add_argument("--scene", choices=("photo", "canvas", "boxed", "circled"), default="photo")
     p.add_argument(
         "--paper", choices=PAPERS, default="even", help="photo: even, light falling off, or grainy"
     )

@@ -23,8 +23,9 @@ ANALYSIS_SIDE = 384  # larger pictures are analysed on a reduced copy at most th
 BORDER_CONTACT, CENTRAL = 0.12, 0.2
 LINE_SPAN, LINE_THICK = 0.6, 0.035  # a mark this long (of the frame) and this thin is a ruled line
 STRAIGHT = 0.1  # ... and, if it is clear of the border, this straight (`_straightness`)
-BOX_SIZE, BOX_SIDE = 0.2, 0.85  # a mark this big (of the frame) inking this much of each side of its box
-BOX_INNER = 0.1  # ... around a mark with this fraction of its ink is a box around the digit
+BOX_SIZE, BOX_SIDE = 0.2, 0.85  # a mark this big (of the frame) that encloses, or inks this much of
+BOX_INNER = 0.1  # each side of its box round, a mark with this fraction of its ink frames the digit
+BOX_INNER_SIZE = 0.3  # ... and this big (of the frame's longer side): not a speck in a loop
 LINE_MEND = 3  # px: a cleared line's pixels this near the remaining ink are put back (the crossing)
 NEAR = 0.2  # marks within this fraction of the digit's size from it are part of it (a 5's top)
 PART_MASS = 0.02  # ... if they hold at least this fraction of its ink
@@ -164,6 +165,11 @@ class Mark:
         """The mark reaches across the frame (a strip's edge, maybe with the digit on it)."""
         return self.box[3] - self.box[2] >= SPAN * shape[1] or self.box[1] - self.box[0] >= SPAN * shape[0]
 
+    @property
+    def size(self) -> int:
+        """The longer side of the mark's box."""
+        return max(self.box[1] - self.box[0], self.box[3] - self.box[2])
+
     def inside(self, box: tuple[int, int, int, int]) -> bool:
         """Whether this mark's box lies inside `box`."""
         return (
@@ -217,20 +223,28 @@ def marks(labels: npt.NDArray[np.int32], ink: Grey, lv: Levels) -> list[Mark]:
         if line and not contact[label]:  # clear of the border: a line only if straight (not a thin 7)
             line = _straightness(labels[rows, cols] == label) < STRAIGHT
         out.append(Mark(label, float(m), box, bool(touching or framing or line), int(areas[label])))
-    for box_mark in [m for m in out if not m.junk and _box_like(labels, m, min(h, w))]:
-        box_mark.junk = any(  # a form's cell (or a drawn frame) with the digit inside it
-            m is not box_mark and m.mass >= BOX_INNER * box_mark.mass and m.inside(box_mark.box) for m in out
-        )
+    for outer in [m for m in out if not m.junk]:  # a form's cell, a circle: a frame round the digit
+        inner = [m for m in out if m is not outer and m.inside(outer.box) and not m.solid]
+        inner = [
+            m for m in inner if m.mass >= BOX_INNER * outer.mass and m.size >= BOX_INNER_SIZE * outer.size
+        ]
+        outer.junk = bool(inner) and _frames(labels, outer, inner, min(h, w))
     return out
 
 
-def _box_like(labels: npt.NDArray[np.int32], m: Mark, side: int) -> bool:
-    """Whether a mark at least BOX_SIZE of the frame's side inks BOX_SIDE of each side of its box."""
-    bh, bw = m.box[1] - m.box[0], m.box[3] - m.box[2]
-    depth = max(2, int(np.ceil(m.area / (bh + bw))))  # twice its stroke, were it a box's outline
+def _frames(labels: npt.NDArray[np.int32], outer: Mark, inner: list[Mark], side: int) -> bool:
+    """Whether `outer`, at least BOX_SIZE of the frame's side, is a frame round one of the `inner`
+    marks: it encloses most of its pixels in a hole, or it inks BOX_SIDE of each side of its own
+    box (a box drawn with a gap), within twice the stroke it would have as a box's outline."""
+    bh, bw = outer.box[1] - outer.box[0], outer.box[3] - outer.box[2]
+    depth = max(2, int(np.ceil(outer.area / (bh + bw))))
     if min(bh, bw) < max(BOX_SIZE * side, 4 * depth):
         return False
-    mark = labels[m.box[0] : m.box[1], m.box[2] : m.box[3]] == m.label
+    window = labels[outer.box[0] : outer.box[1], outer.box[2] : outer.box[3]]
+    mark = window == outer.label
+    holes = window[ndimage.binary_fill_holes(mark) & ~mark]
+    if any(np.count_nonzero(holes == m.label) > m.area / 2 for m in inner):
+        return True
     bands = (mark[:depth].any(0), mark[-depth:].any(0), mark[:, :depth].any(1), mark[:, -depth:].any(1))
     return all(float(band.mean()) >= BOX_SIDE for band in bands)
 

@@ -46,6 +46,7 @@ LINE_SPAN, LINE_THICK = 0.6, 0.035  # a mark this long (of the frame) and this t
 STRAIGHT = 0.1  # ... and, if it is clear of the border, this straight
 BOX_SIZE, BOX_SIDE = 0.2, 0.85  # a mark this big (of the frame) inking this much of each side of its box
 BOX_INNER = 0.1  # ... around a mark with this fraction of its ink is a box around the digit
+BOX_INNER_SIZE = 0.3  # ... and this big (of the frame mark's longer side)
 RULED_MIN_SIDE = 64  # smaller pictures are not photos of ruled paper
 # A ruled line: a band at most RULED_THICK of the frame thick, holding ink along RULED_SPAN of it
 # (a digit's long stroke is thicker, or shorter: a tight crop's 1 is about a tenth of the width).
@@ -693,16 +694,35 @@ def marks(labels: npt.NDArray[np.int32], ink: Grey, lv: Levels) -> list[Mark]:
             half, root = (vy + vx) / 2, float(np.hypot((vy - vx) / 2, cv))
             line = np.sqrt(max(half - root, 0.0) / max(half + root, 1e-9)) < STRAIGHT
         out.append(Mark(label, float(m), box, bool(touching or framing or line), int(areas[label])))
-    # A box around the digit (a form's cell): a big mark whose ink runs along BOX_SIDE of each side
-    # of its bounding box, within twice the stroke it would have as a box's outline, and with a mark
-    # of at least BOX_INNER of its ink inside that bounding box.
-    boxes_found = []
-    for m in out:
-        bh, bw = m.box[1] - m.box[0], m.box[3] - m.box[2]
-        depth = max(2, math.ceil(m.area / (bh + bw)))
-        if m.junk or min(bh, bw) < max(BOX_SIZE * min(h, w), 4 * depth):
+    # A frame round the digit (a form's cell, a circle): a mark at least BOX_SIZE of the frame's
+    # side (and four times the stroke it would have as a box's outline) round a mark that is not a
+    # dot, holds at least BOX_INNER of its ink, is at least BOX_INNER_SIZE of its longer side, and
+    # lies in its bounding box: either more than half of that mark's pixels are in a hole of it
+    # (fill its holes, take away the mark), or its ink runs along BOX_SIDE of each side of its
+    # bounding box, within twice that stroke.
+    framing_marks = []
+    for outer in out:
+        if outer.junk:
             continue
-        mark = labels[m.box[0] : m.box[1], m.box[2] : m.box[3]] == m.label
+        ob = outer.box
+        inner = []
+        for m in out:
+            inside = ob[0] <= m.box[0] and m.box[1] <= ob[1] and ob[2] <= m.box[2] and m.box[3] <= ob[3]
+            big = max(m.box[1] - m.box[0], m.box[3] - m.box[2]) >= BOX_INNER_SIZE * max(
+                ob[1] - ob[0], ob[3] - ob[2]
+            )
+            if m is not outer and inside and not m.solid and m.mass >= BOX_INNER * outer.mass and big:
+                inner.append(m)
+        bh, bw = ob[1] - ob[0], ob[3] - ob[2]
+        depth = max(2, math.ceil(outer.area / (bh + bw)))
+        if not inner or min(bh, bw) < max(BOX_SIZE * min(h, w), 4 * depth):
+            continue
+        window = labels[ob[0] : ob[1], ob[2] : ob[3]]
+        mark = window == outer.label
+        hole = ndimage.binary_fill_holes(mark) & ~mark
+        if any(np.sum(hole & (window == m.label)) > m.area / 2 for m in inner):
+            framing_marks.append(outer)
+            continue
         covered = [
             np.mean([mark[:depth, x].any() for x in range(bw)]),
             np.mean([mark[bh - depth :, x].any() for x in range(bw)]),
@@ -710,13 +730,9 @@ def marks(labels: npt.NDArray[np.int32], ink: Grey, lv: Levels) -> list[Mark]:
             np.mean([mark[y, bw - depth :].any() for y in range(bh)]),
         ]
         if min(covered) >= BOX_SIDE:
-            boxes_found.append(m)
-    for b in boxes_found:
-        for m in out:
-            t, u, left, right = m.box
-            inside = b.box[0] <= t and u <= b.box[1] and b.box[2] <= left and right <= b.box[3]
-            if m is not b and m.mass >= BOX_INNER * b.mass and inside:
-                b.junk = True
+            framing_marks.append(outer)
+    for outer in framing_marks:
+        outer.junk = True
     return out
 
 

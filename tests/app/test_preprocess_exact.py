@@ -176,11 +176,13 @@ def test_canvas_drawings_to_the_edge_are_identical() -> None:
 
 
 def boxed_digits() -> Iterator[bytes]:
-    """Straight-stroke digits in a printed box, thin or thick, around or touching them (`bench.strokes`)."""
+    """Straight-stroke digits in a printed box or a circle, thin or thick, round or touching them."""
     from bench.strokes import boxed
 
     for label, height, size, thick in itertools.product((0, 1, 4, 7), (0.4, 0.6), (0.7, 0.85), (0.005, 0.01)):
         yield boxed(label, (300, 400), height, 0.03, size, thick)
+    for label, height, thick in itertools.product((0, 4, 9), (0.4, 0.5), (0.005, 0.01)):
+        yield boxed(label, (300, 400), height, 0.03, 0.85, thick, shape="circle")
 
 
 def test_boxed_digits_are_identical() -> None:
