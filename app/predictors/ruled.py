@@ -87,10 +87,10 @@ def _ruled_pixels(rows: npt.NDArray[np.intp], x: npt.NDArray[np.float64], h: int
 def _reach(along: npt.NDArray[np.float64], w: int) -> bool:
     """Whether a line's pixels (x from the centre) reach across RULED_SPAN of the width and off one side.
 
-    Running off a side means ink in its last column (or the one before) and in half the columns of
-    each of its last RULED_RUN stretches, RULED_EDGE long: a digit's stroke cropped tight ends inside
-    the frame, and specks of grain beyond the end of a digit's bar do not carry it to the edge.
-    Columns, not pixels, are counted, so that a thick stroke does not fill them.
+    Running off a side means ink in its last column and in half the columns of each of its last
+    RULED_RUN stretches, RULED_EDGE long: a digit's stroke cropped tight ends inside the frame, and
+    specks of grain beyond the end of a digit's bar do not carry it to the edge. Columns, not
+    pixels, are counted, so that a thick stroke does not fill them.
     """
     if along.size == 0 or float(along.max() - along.min()) < RULED_SPAN * w:
         return False
