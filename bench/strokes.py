@@ -8,6 +8,7 @@
     python -m bench.strokes --scene canvas --margin 28   # ... sent with the page's margin
     python -m bench.strokes --scene boxed         # written in a printed box (a form's cell)
     python -m bench.strokes --scene circled       # circled in pen
+    python -m bench.strokes --scene desk          # on a sheet lying on a darker desk
 
 Six digits (a 1 as one line, a 7 and a 4 of two and three lines, a Z-like 2, an ellipse 0, a 9 of
 an ellipse and a line). `photo` (the default): they fill 30, 60 or 90 % of the height of a
@@ -16,7 +17,9 @@ uploads). `canvas`: drawn with the page's 22 px pen on its 280 px canvas, 80-110
 centred or shifted up or down by a tenth (72 PNGs, sent without a margin unless `--margin`).
 `boxed`: at 40 or 60 % of a 300x400 or 750x1000 JPEG's height, pens of 3 and 8 %, inside a grey
 box 70 or 85 % of the shorter side, 0.4 or 1 % of the longer side thick (192); `circled`: the
-digits at 40 or 50 % in a dark circle 80 or 95 % of the shorter side across (192). Every upload goes
+digits at 40 or 50 % in a dark circle 80 or 95 % of the shorter side across (192); `desk`: at 30
+or 45 % of the height on a sheet 60 or 80 % of the frame's width and height, on a desk of grey 40,
+90 or 150 with some noise (288). Every upload goes
 through the service's own `prepare_upload` and the network; prints every miss (misread, or
 refused) and the count. Such digits are what a ruled-line or border step can mistake for lines:
 the long straight strokes of a photo cropped to the digit.
@@ -114,6 +117,18 @@ def boxed(
     return jpeg(image)
 
 
+def on_desk(
+    label: int, frame: tuple[int, int], height: float, pen: float, sheet: float, desk: float
+) -> bytes:
+    """`drawn` on a sheet `sheet` of the frame's width and height, lying on a desk of grey `desk`."""
+    (w, h), rng = frame, np.random.default_rng(0)
+    paper = np.asarray(on_paper(ink_drawing(label, frame, height, pen), "even"), np.float32)
+    y, x = np.mgrid[0:h, 0:w]
+    on_sheet = (np.abs(x - w / 2) < sheet * w / 2) & (np.abs(y - h / 2) < sheet * h / 2)
+    photo = np.where(on_sheet, paper, desk + rng.normal(0.0, 6.0, (h, w)))
+    return jpeg(Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8), "L"))
+
+
 def canvas(label: int, height: float, shift: float, margin: int = 0) -> bytes:
     """A PNG of the digit drawn with the page's pen on its canvas, `height` of it tall and shifted
     down by `shift` of it (what runs past the canvas is lost), with `margin` px of white around."""
@@ -156,6 +171,11 @@ def cases(scene: str, paper: str, heights: tuple[float, ...], margin: int) -> It
                 label,
                 canvas(label, height, shift, margin),
             )
+    elif scene == "desk":
+        grid = itertools.product(DIGITS, FRAMES[:2], (0.3, 0.45), (0.03, 0.08), (0.6, 0.8), (40, 90, 150))
+        for label, frame, height, pen, sheet, desk in grid:
+            what = f"{frame[0]}x{frame[1]}, {height:.0%}, pen {pen:.0%}, sheet {sheet:.0%} on desk {desk}"
+            yield what, label, on_desk(label, frame, height, pen, sheet, desk)
     else:
         shape, heights, sizes = ("box", (0.4, 0.6), (0.7, 0.85))
         if scene == "circled":
@@ -169,7 +189,7 @@ def cases(scene: str, paper: str, heights: tuple[float, ...], margin: int) -> It
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, default=MODELS_DIR / "mnist", help="model folder")
-    p.add_argument("--scene", choices=("photo", "canvas", "boxed", "circled"), default="photo")
+    p.add_argument("--scene", choices=("photo", "canvas", "boxed", "circled", "desk"), default="photo")
     p.add_argument(
         "--paper", choices=PAPERS, default="even", help="photo: even, light falling off, or grainy"
     )

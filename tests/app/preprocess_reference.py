@@ -83,8 +83,12 @@ def ink_map(grey: Grey) -> tuple[Grey, bool]:
         paper: Grey | np.float32 = np.float32(level)  # flat paper (MNIST form, a drawing): no shading
         light_paper = level >= 128.0  # dark ink on light paper is inverted (MNIST is not)
     else:
-        small = _reduced(grey)  # light paper: its border may be dark (vignetting), its middle is not
-        light_paper = max(level, _median(small.ravel())) >= 128.0
+        # Light paper: its border may be dark (vignetting), its median is not, or the median of the
+        # frame's middle half (a sheet lying on a dark desk, taking less than half of the frame).
+        small = _reduced(grey)
+        rows, cols = small.shape
+        middle = small[rows // 4 : rows - rows // 4, cols // 4 : cols - cols // 4]
+        light_paper = max(level, float(np.median(small)), float(np.median(middle))) >= 128.0
         paper = paper_level(grey, small, light_paper)
     ink = paper - grey if light_paper else grey - paper
     return np.clip(ink, 0.0, 255.0, out=ink).astype(np.float32, copy=False), bool(flat)

@@ -190,6 +190,13 @@ def test_boxed_digits_are_identical() -> None:
         assert_same(data)
 
 
+def test_sheets_on_a_desk_are_identical() -> None:
+    from bench.strokes import on_desk  # a sheet of paper lying on a darker desk, in the middle
+
+    for label, sheet, desk in itertools.product((1, 4, 7), (0.6, 0.8), (40, 150)):
+        assert_same(on_desk(label, (300, 400), 0.45, 0.03, sheet, desk))
+
+
 def thickened(data: bytes) -> bool:
     """Whether the reference widens the strokes of this upload (to_mnist's steps up to the crop)."""
     found = reference.digit_ink(*reference.ink_map(reference.decode_image(data, MAX_PIXELS)))

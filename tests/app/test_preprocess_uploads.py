@@ -185,6 +185,17 @@ def test_a_frame_round_the_digit_is_not_the_digit(label: int, shape: str) -> Non
     assert distance(plain.astype(np.int32), framed.astype(np.int32)) < 3
 
 
+@pytest.mark.parametrize("label", [4, 7])
+def test_a_sheet_on_a_dark_desk_is_the_paper(label: int) -> None:
+    from bench.strokes import drawn, on_desk
+
+    plain = prepare_upload(drawn(label, (750, 1000), 0.45, 0.03), 40_000_000)[0]
+    on_a_desk = prepare_upload(on_desk(label, (750, 1000), 0.45, 0.03, 0.6, 90), 40_000_000)[0]
+    # the desk fills the border and most of the frame, so the paper was taken for dark and the
+    # sheet for ink: 29 and 32 grey levels from the same digit on plain paper
+    assert distance(plain.astype(np.int32), on_a_desk.astype(np.int32)) < 3
+
+
 def test_a_faint_pencil_digit_wins_over_a_darker_dot() -> None:
     faint = drawing(ink=185, width=5)  # 60 levels below the paper
     with_dot = faint.copy()
