@@ -38,10 +38,10 @@ def without_ruled_lines(mask: Mask) -> Mask:
     for axis in (0, 1):
         view = mask if axis == 0 else mask.T
         rows, cols = np.nonzero(view)
-        h, w = view.shape
+        w = view.shape[1]
         if rows.size < RULED_SPAN * w:
             continue
-        clear = _ruled_pixels(rows, cols - w / 2, h, w)
+        clear = _ruled_pixels(view, rows, cols - w / 2)
         if clear.any():
             out = out.copy() if out is mask else out
             target = out if axis == 0 else out.T
@@ -49,8 +49,9 @@ def without_ruled_lines(mask: Mask) -> Mask:
     return out
 
 
-def _ruled_pixels(rows: npt.NDArray[np.intp], x: npt.NDArray[np.float64], h: int, w: int) -> Mask:
-    """Which of the ink pixels (rows, x from the centre) lie on a ruled line of an h x w frame."""
+def _ruled_pixels(view: Mask, rows: npt.NDArray[np.intp], x: npt.NDArray[np.float64]) -> Mask:
+    """Which of the ink pixels (rows, x from the centre) of `view` lie on a ruled line."""
+    h, w = view.shape
     band = max(5, int(2 * RULED_THICK * h) | 1)
     offset = int(np.ceil(MAX_TILT * w / 2)) + 2
     slopes = np.arange(-MAX_TILT, MAX_TILT + 1e-9, 3.0 / w)
@@ -79,7 +80,15 @@ def _ruled_pixels(rows: npt.NDArray[np.intp], x: npt.NDArray[np.float64], h: int
         # upright 1 a fifth of the frame long), and a tightly cropped digit's bar crosses most of
         # the frame (a 4's, a 2's foot). A ruled line also reaches across RULED_SPAN of the frame
         # and runs off it on one side at least (the other may end at the paper's edge).
-        if _reach(x[on_line], w):
+        # Where the band runs through a solid region (a strip of desk or table along a side: ink
+        # all round it, diagonally too, where a crossing line would have none), that is not the
+        # line's reach.
+        d = hi - lo + 3
+        r, c = rows[on_line], (x[on_line] + w / 2).astype(np.int64)
+        solid = np.ones(r.size, bool)
+        for dy, dx in ((-d, -d), (-d, d), (d, -d), (d, d)):
+            solid &= view[np.clip(r + dy, 0, h - 1), np.clip(c + dx, 0, w - 1)]
+        if _reach(x[on_line][~solid], w):
             clear |= on_line
     return clear
 

@@ -291,10 +291,10 @@ def without_ruled_lines(mask: Mask) -> Mask:
     for axis in (0, 1):  # horizontal lines, then vertical ones (as horizontal lines of the transpose)
         view = mask if axis == 0 else mask.T
         rows, cols = np.nonzero(view)
-        h, w = view.shape
+        w = view.shape[1]
         if rows.size < RULED_SPAN * w:
             continue
-        clear = _ruled_pixels(rows, cols - w / 2, h, w)
+        clear = _ruled_pixels(view, rows, cols - w / 2)
         if clear.any():
             out = out.copy() if out is mask else out
             target = out if axis == 0 else out.T
@@ -302,8 +302,9 @@ def without_ruled_lines(mask: Mask) -> Mask:
     return out
 
 
-def _ruled_pixels(rows: npt.NDArray[np.intp], x: npt.NDArray[np.float64], h: int, w: int) -> Mask:
-    """Which of the ink pixels (rows, x from the centre) lie on a ruled line of an h x w frame."""
+def _ruled_pixels(view: Mask, rows: npt.NDArray[np.intp], x: npt.NDArray[np.float64]) -> Mask:
+    """Which of the ink pixels (rows, x from the centre) of `view` lie on a ruled line."""
+    h, w = view.shape
     band = max(5, int(2 * RULED_THICK * h) | 1)
     offset = int(np.ceil(MAX_TILT * w / 2)) + 2
     slopes = np.arange(-MAX_TILT, MAX_TILT + 1e-9, 3.0 / w)
@@ -335,7 +336,19 @@ def _ruled_pixels(rows: npt.NDArray[np.intp], x: npt.NDArray[np.float64], h: int
         # It runs off a side when it inks that side's last column and, in each of the side's last
         # RULED_RUN stretches of RULED_EDGE of the width, half the columns: a digit's stroke cropped
         # tight ends inside the frame, and specks of grain beyond a digit's bar do not reach it.
-        along = x[on_line]
+        # Pixels of the band inside a solid region (ink at the four diagonal points d = its
+        # thickness + 2 away: a strip of desk along a side, not a crossing line) do not count.
+        d = hi - lo + 3
+        keep = []
+        for r, xx in zip(rows[on_line].tolist(), x[on_line].tolist(), strict=True):
+            c = int(xx + w / 2)
+            corners = [
+                view[min(max(r + dy, 0), h - 1), min(max(c + dx, 0), w - 1)]
+                for dy in (-d, d)
+                for dx in (-d, d)
+            ]
+            keep.append(not all(corners))
+        along = x[on_line][np.array(keep, bool)] if keep else x[on_line]
         if along.size and float(along.max()) - float(along.min()) >= RULED_SPAN * w:
             columns = set(np.clip(np.floor(along + w / 2), 0, w - 1).astype(int).tolist())
             near = max(2, round(RULED_EDGE * w))

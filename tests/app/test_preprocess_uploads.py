@@ -196,6 +196,16 @@ def test_a_sheet_on_a_dark_desk_is_the_paper(label: int) -> None:
     assert distance(plain.astype(np.int32), on_a_desk.astype(np.int32)) < 3
 
 
+def test_a_bar_that_reaches_the_desk_round_a_sheet_is_not_a_ruled_line() -> None:
+    from bench.strokes import drawn, on_desk
+
+    plain = prepare_upload(drawn(7, (300, 400), 0.45, 0.03), 40_000_000)[0]
+    on_a_desk = prepare_upload(on_desk(7, (300, 400), 0.45, 0.03, 0.8, 90), 40_000_000)[0]
+    # the desk along both sides is ink, so the 7's bar seemed to run off the frame and was cleared
+    # as a ruled line: the 7 read 1, 9.2 grey levels from the same digit on plain paper
+    assert distance(plain.astype(np.int32), on_a_desk.astype(np.int32)) < 3
+
+
 def test_a_faint_pencil_digit_wins_over_a_darker_dot() -> None:
     faint = drawing(ink=185, width=5)  # 60 levels below the paper
     with_dot = faint.copy()
