@@ -223,13 +223,18 @@ def marks(labels: npt.NDArray[np.int32], ink: Grey, lv: Levels) -> list[Mark]:
         if line and not contact[label]:  # clear of the border: a line only if straight (not a thin 7)
             line = _straightness(labels[rows, cols] == label) < STRAIGHT
         out.append(Mark(label, float(m), box, bool(touching or framing or line), int(areas[label])))
-    for outer in [m for m in out if not m.junk]:  # a form's cell, a circle: a frame round the digit
-        inner = [m for m in out if m is not outer and m.inside(outer.box) and not m.solid]
+    _flag_frames(labels, out, min(h, w))
+    return out
+
+
+def _flag_frames(labels: npt.NDArray[np.int32], found: list[Mark], side: int) -> None:
+    """Flag as junk, in place, each mark that frames another (a form's cell, a circle round the digit)."""
+    for outer in [m for m in found if not m.junk]:
+        inner = [m for m in found if m is not outer and m.inside(outer.box) and not m.solid]
         inner = [
             m for m in inner if m.mass >= BOX_INNER * outer.mass and m.size >= BOX_INNER_SIZE * outer.size
         ]
-        outer.junk = bool(inner) and _frames(labels, outer, inner, min(h, w))
-    return out
+        outer.junk = bool(inner) and _frames(labels, outer, inner, side)
 
 
 def _frames(labels: npt.NDArray[np.int32], outer: Mark, inner: list[Mark], side: int) -> bool:

@@ -48,8 +48,10 @@ def ink_map(grey: Grey) -> tuple[Grey, bool]:
         paper: Grey | np.float32 = np.float32(level)  # flat paper (MNIST form, a drawing): no shading
         light_paper = level >= 128.0  # dark ink on light paper is inverted (MNIST is not)
     else:
-        small = _reduced(grey)  # light paper: its border may be dark (vignetting), its middle is not,
-        h, w = small.shape  # nor the middle of the frame, where a sheet lies on a dark desk
+        # Light paper: its border may be dark (vignetting), the picture's median is not, nor is the
+        # median of the frame's middle half, where a sheet lies on a dark desk.
+        small = _reduced(grey)
+        h, w = small.shape
         middle = small[h // 4 : h - h // 4, w // 4 : w - w // 4]
         light_paper = max(level, _median(small.ravel()), _median(middle.ravel())) >= 128.0
         paper = paper_level(grey, small, light_paper)

@@ -80,17 +80,23 @@ def _ruled_pixels(view: Mask, rows: npt.NDArray[np.intp], x: npt.NDArray[np.floa
         # upright 1 a fifth of the frame long), and a tightly cropped digit's bar crosses most of
         # the frame (a 4's, a 2's foot). A ruled line also reaches across RULED_SPAN of the frame
         # and runs off it on one side at least (the other may end at the paper's edge).
-        # Where the band runs through a solid region (a strip of desk or table along a side: ink
-        # all round it, diagonally too, where a crossing line would have none), that is not the
-        # line's reach.
-        d = hi - lo + 3
-        r, c = rows[on_line], (x[on_line] + w / 2).astype(np.int64)
-        solid = np.ones(r.size, bool)
-        for dy, dx in ((-d, -d), (-d, d), (d, -d), (d, d)):
-            solid &= view[np.clip(r + dy, 0, h - 1), np.clip(c + dx, 0, w - 1)]
+        # Where the band runs through a solid region (a strip of desk or table along a side), that
+        # is not the line's reach.
+        solid = _solid(view, rows[on_line], x[on_line], hi - lo + 3)
         if _reach(x[on_line][~solid], w):
             clear |= on_line
     return clear
+
+
+def _solid(view: Mask, rows: npt.NDArray[np.intp], x: npt.NDArray[np.float64], d: int) -> Mask:
+    """Which pixels (rows, x from the centre) have ink at the four diagonal points `d` away: inside a
+    solid region, where a line crossing theirs would leave those points paper."""
+    h, w = view.shape
+    cols = (x + w / 2).astype(np.int64)
+    solid = np.ones(rows.size, bool)
+    for dy, dx in ((-d, -d), (-d, d), (d, -d), (d, d)):
+        solid &= view[np.clip(rows + dy, 0, h - 1), np.clip(cols + dx, 0, w - 1)]
+    return solid
 
 
 def _reach(along: npt.NDArray[np.float64], w: int) -> bool:

@@ -30,6 +30,11 @@ def mnist_form(grey: np.ndarray) -> np.ndarray:
     return to_mnist(np.clip(grey, 0, 255).astype(np.float32)).astype(np.int32)
 
 
+def upload_form(data: bytes) -> np.ndarray:
+    """The MNIST form the service makes of an upload, as int32."""
+    return prepare_upload(data, 40_000_000)[0].astype(np.int32)
+
+
 def distance(a: np.ndarray, b: np.ndarray) -> float:
     """Mean absolute difference of two MNIST forms, in grey levels."""
     return float(np.abs(a - b).mean())
@@ -124,7 +129,7 @@ def test_a_tight_crop_under_light_falling_off_across_the_sheet_keeps_its_bar() -
 def test_grain_does_not_carry_a_tight_crops_bar_to_the_edge(label: int) -> None:
     from bench.strokes import drawn  # the straight-stroke probe's drawings, on grainy paper
 
-    form = prepare_upload(drawn(label, (750, 1000), 0.9, 0.03, "grain"), 40_000_000)[0]
+    form = upload_form(drawn(label, (750, 1000), 0.9, 0.03, "grain"))
     # specks of grain on the bar's rows reached the frame's edge, so the bar (62 % of the width)
     # passed as a ruled line and was cleared: the 4 and the 7 read 1 (their widest rows: 5 and 4 px)
     assert (form > 64).sum(axis=1).max() >= 9
@@ -137,7 +142,7 @@ def test_a_thin_pen_digit_cropped_to_fill_the_frame_is_not_a_ruled_line(label: i
     # 94 % of the height: the strokes end 3 % from the top and the bottom, and the 1, the 4's stem
     # and the 9's tail passed as ruled lines running off the frame: the 1 was refused (no_ink), the
     # 4 kept its bar alone (tallest column 5 px), the 9 its loop (13 px)
-    form = prepare_upload(drawn(label, (750, 1000), 0.94, 0.01, paper_kind), 40_000_000)[0]
+    form = upload_form(drawn(label, (750, 1000), 0.94, 0.01, paper_kind))
     assert (form > 64).sum(axis=0).max() >= 17
 
 
@@ -149,14 +154,14 @@ def test_a_digit_touching_a_side_away_from_its_corners_is_not_a_strip(
 
     # a fat pen, 94 % of the height: the 7's bar touches the top, the 2's foot the bottom; each
     # was cut off as a strip of table lying along that side, and both read 1 (widest rows 3, 4 px)
-    form = prepare_upload(drawn(label, frame, 0.94, 0.08), 40_000_000)[0]
+    form = upload_form(drawn(label, frame, 0.94, 0.08))
     assert (form > 64).sum(axis=1).max() >= 9
 
 
 def test_a_thin_pen_seven_clear_of_the_border_is_not_a_line() -> None:
     from bench.strokes import drawn
 
-    form = prepare_upload(drawn(7, (300, 400), 0.6, 0.01, "grain"), 40_000_000)[0]
+    form = upload_form(drawn(7, (300, 400), 0.6, 0.01, "grain"))
     # long and thin (60 % of the height), it was flagged as a line the ruled step had missed, and a
     # speck of grain became the digit: a blob, its widest row 7 px
     assert (form > 64).sum(axis=1).max() >= 9
@@ -168,42 +173,42 @@ def test_a_canvas_drawing_run_to_the_edge_reads_as_with_a_margin(
 ) -> None:
     from bench.strokes import canvas  # the page's canvas and pen
 
-    at_edge = prepare_upload(canvas(label, height, shift), 40_000_000)[0]
-    with_margin = prepare_upload(canvas(label, height, shift, margin=28), 40_000_000)[0]
+    at_edge = upload_form(canvas(label, height, shift))
+    with_margin = upload_form(canvas(label, height, shift, margin=28))
     # the strokes touching the canvas's edge were cut off as pens entering the frame (the 4's
     # diagonal and stem, the 2's top): 35 and 45 grey levels apart, the 4 read 1
-    assert distance(at_edge.astype(np.int32), with_margin.astype(np.int32)) < 3
+    assert distance(at_edge, with_margin) < 3
 
 
 @pytest.mark.parametrize(("label", "shape"), [(1, "box"), (4, "box"), (4, "circle"), (7, "circle")])
 def test_a_frame_round_the_digit_is_not_the_digit(label: int, shape: str) -> None:
     from bench.strokes import boxed, drawn
 
-    plain = prepare_upload(drawn(label, (750, 1000), 0.4, 0.03), 40_000_000)[0]
-    framed = prepare_upload(boxed(label, (750, 1000), 0.4, 0.03, 0.85, 0.01, shape), 40_000_000)[0]
+    plain = upload_form(drawn(label, (750, 1000), 0.4, 0.03))
+    framed = upload_form(boxed(label, (750, 1000), 0.4, 0.03, 0.85, 0.01, shape))
     # the box (a form's cell) or the circle outweighed the digit and was taken for it: read 0
-    assert distance(plain.astype(np.int32), framed.astype(np.int32)) < 3
+    assert distance(plain, framed) < 3
 
 
 @pytest.mark.parametrize("label", [4, 7])
 def test_a_sheet_on_a_dark_desk_is_the_paper(label: int) -> None:
     from bench.strokes import drawn, on_desk
 
-    plain = prepare_upload(drawn(label, (750, 1000), 0.45, 0.03), 40_000_000)[0]
-    on_a_desk = prepare_upload(on_desk(label, (750, 1000), 0.45, 0.03, 0.6, 90), 40_000_000)[0]
+    plain = upload_form(drawn(label, (750, 1000), 0.45, 0.03))
+    on_a_desk = upload_form(on_desk(label, (750, 1000), 0.45, 0.03, 0.6, 90))
     # the desk fills the border and most of the frame, so the paper was taken for dark and the
     # sheet for ink: 29 and 32 grey levels from the same digit on plain paper
-    assert distance(plain.astype(np.int32), on_a_desk.astype(np.int32)) < 3
+    assert distance(plain, on_a_desk) < 3
 
 
 def test_a_bar_that_reaches_the_desk_round_a_sheet_is_not_a_ruled_line() -> None:
     from bench.strokes import drawn, on_desk
 
-    plain = prepare_upload(drawn(7, (300, 400), 0.45, 0.03), 40_000_000)[0]
-    on_a_desk = prepare_upload(on_desk(7, (300, 400), 0.45, 0.03, 0.8, 90), 40_000_000)[0]
+    plain = upload_form(drawn(7, (300, 400), 0.45, 0.03))
+    on_a_desk = upload_form(on_desk(7, (300, 400), 0.45, 0.03, 0.8, 90))
     # the desk along both sides is ink, so the 7's bar seemed to run off the frame and was cleared
     # as a ruled line: the 7 read 1, 9.2 grey levels from the same digit on plain paper
-    assert distance(plain.astype(np.int32), on_a_desk.astype(np.int32)) < 3
+    assert distance(plain, on_a_desk) < 3
 
 
 def test_a_faint_pencil_digit_wins_over_a_darker_dot() -> None:
