@@ -150,7 +150,12 @@ def _paper_between_strokes(small: Grey, closed: Grey, light_paper: bool, k: int)
     weight = ndimage.gaussian_filter(paper, sigma, mode="nearest", truncate=3.0)
     total = ndimage.gaussian_filter(small * paper, sigma, mode="nearest", truncate=3.0)
     near = weight > PAPER_NEAR
-    return np.where(near, total / np.where(near, weight, np.float32(1.0)), closed).astype(np.float32)
+    mean = np.where(near, total / np.where(near, weight, np.float32(1.0)), closed)
+    # Off the strokes, the closing where it is the darker (lighter, on dark paper): on the dark side
+    # of a step of the paper's level (a sheet's edge on a desk) the mean blurs the step into a halo.
+    if light_paper:
+        return np.where(strokes, mean, np.minimum(mean, closed)).astype(np.float32)
+    return np.where(strokes, mean, np.maximum(mean, closed)).astype(np.float32)
 
 
 def _closing_window(small: Grey, light_paper: bool) -> int:
