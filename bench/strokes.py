@@ -9,6 +9,7 @@
     python -m bench.strokes --scene boxed         # written in a printed box (a form's cell)
     python -m bench.strokes --scene circled       # circled in pen
     python -m bench.strokes --scene desk          # on a sheet lying on a darker desk
+    python -m bench.strokes --scene shadow        # under a hard shadow, across the digit or beside it
 
 Six digits (a 1 as one line, a 7 and a 4 of two and three lines, a Z-like 2, an ellipse 0, a 9 of
 an ellipse and a line). `photo` (the default): they fill 30, 60 or 90 % of the height of a
@@ -19,7 +20,9 @@ centred or shifted up or down by a tenth (72 PNGs, sent without a margin unless 
 box 70 or 85 % of the shorter side, 0.4 or 1 % of the longer side thick (192); `circled`: the
 digits at 40 or 50 % in a dark circle 80 or 95 % of the shorter side across (192); `desk`: at 30
 or 45 % of the height on a sheet 60 or 80 % of the frame's width and height, on a desk of grey 40,
-90 or 150 with some noise (288). Every upload goes
+90 or 150 with some noise (288); `shadow`: at 30 or 45 % on even paper under a hard shadow with a
+penumbra 1 % wide, leaving 45 or 70 % of the light, across the digit's middle or in a corner (192).
+Every upload goes
 through the service's own `prepare_upload` and the network; prints every miss (misread, or
 refused) and the count. Such digits are what a ruled-line or border step can mistake for lines:
 the long straight strokes of a photo cropped to the digit.
@@ -129,6 +132,20 @@ def on_desk(
     return jpeg(Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8), "L"))
 
 
+def shadowed(
+    label: int, frame: tuple[int, int], height: float, pen: float, edge: float, dark: float
+) -> bytes:
+    """`drawn` on even paper, under a hard shadow (a phone's, a hand's) that leaves `dark` of the light:
+    the shadow covers the frame where x / w - y / h > `edge` (0: through the digit's middle; 0.4: the
+    top right corner, clear of it), with a penumbra 1 % of the frame's longer side wide."""
+    paper = np.asarray(on_paper(ink_drawing(label, frame, height, pen), "even"), np.float32)
+    (w, h), soft = frame, 0.01 * max(frame)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    inside = np.clip(((x / w - y / h) - edge) * min(w, h) / soft + 0.5, 0.0, 1.0)
+    photo = paper * (1.0 - (1.0 - dark) * inside)
+    return jpeg(Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8), "L"))
+
+
 def canvas(label: int, height: float, shift: float, margin: int = 0) -> bytes:
     """A PNG of the digit drawn with the page's pen on its canvas, `height` of it tall and shifted
     down by `shift` of it (what runs past the canvas is lost), with `margin` px of white around."""
@@ -176,6 +193,12 @@ def cases(scene: str, paper: str, heights: tuple[float, ...], margin: int) -> It
         for label, frame, height, pen, sheet, desk in grid:
             what = f"{frame[0]}x{frame[1]}, {height:.0%}, pen {pen:.0%}, sheet {sheet:.0%} on desk {desk}"
             yield what, label, on_desk(label, frame, height, pen, sheet, desk)
+    elif scene == "shadow":
+        grid = itertools.product(DIGITS, FRAMES[:2], (0.3, 0.45), (0.03, 0.08), (0.0, 0.4), (0.45, 0.7))
+        for label, frame, height, pen, edge, dark in grid:
+            where = "across the digit" if edge == 0.0 else "in a corner"
+            what = f"{frame[0]}x{frame[1]}, {height:.0%}, pen {pen:.0%}, shadow {where} leaving {dark:.0%}"
+            yield what, label, shadowed(label, frame, height, pen, edge, dark)
     else:
         shape, heights, sizes = ("box", (0.4, 0.6), (0.7, 0.85))
         if scene == "circled":
@@ -189,7 +212,9 @@ def cases(scene: str, paper: str, heights: tuple[float, ...], margin: int) -> It
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, default=MODELS_DIR / "mnist", help="model folder")
-    p.add_argument("--scene", choices=("photo", "canvas", "boxed", "circled", "desk"), default="photo")
+    p.add_argument(
+        "--scene", choices=("photo", "canvas", "boxed", "circled", "desk", "shadow"), default="photo"
+    )
     p.add_argument(
         "--paper", choices=PAPERS, default="even", help="photo: even, light falling off, or grainy"
     )

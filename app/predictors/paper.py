@@ -20,6 +20,7 @@ PAPER_SIDE = 96  # the paper level is estimated on a copy at most this many pixe
 PAPER_WINDOW = (0.15, 0.45)  # ... with a window between these fractions of its longer side ...
 STROKE_WINDOWS = 3.0  # ... and this many stroke widths: wider than any stroke, not much wider
 PAPER_NEAR = 0.05  # ... then re-estimated between the strokes, where this much of the Gaussian is paper
+STEP = 16.0  # a change of the paper level between neighbouring reduced pixels this big is a step
 RAMP = 1.0  # the steepest shading the paper level follows past the frame's edge: 0..255 over its side
 FLAT = 0.4  # paper this much of which is exactly its lowest level has no texture (digital)
 EIGHT = np.ones((3, 3), bool)  # 8-connectivity
@@ -91,16 +92,34 @@ def paper_level(grey: Grey, small: Grey, light_paper: bool) -> Grey:
     k = _closing_window(small, light_paper)
     first, second = (np.maximum, np.minimum) if light_paper else (np.minimum, np.maximum)
     level = _rank_filter(small, k, first)
+    strokes = None
     if np.minimum.reduce(level, None) != np.maximum.reduce(level, None):  # else `second` keeps it
         # (a dark-paper digit is often all 0 after the first)
         level = _rank_filter(level, k, second, extend=True)
-        level = _paper_between_strokes(small, level, light_paper, k)
+        level, strokes = _paper_between_strokes(small, level, light_paper, k)
     if level.shape == grey.shape:
         return level
+    if strokes is not None:
+        level = _sharp_steps(level, strokes, light_paper)
     return _pixels(_image(level).resize((w, h), Image.Resampling.BILINEAR))
 
 
-def _paper_between_strokes(small: Grey, closed: Grey, light_paper: bool, k: int) -> Grey:
+def _sharp_steps(level: Grey, strokes: npt.NDArray[np.bool_], light_paper: bool) -> Grey:
+    """The reduced level with each step off the strokes moved onto its light side, before enlarging.
+
+    Enlarged, a step of the level (a shadow's edge, a sheet's edge on a desk) spreads over a reduced
+    pixel on each side, and where it spreads onto the dark side the light side's level makes ink of
+    it: a thin line along the shadow's edge, a ring round the sheet. At such a step the light side
+    takes its dark neighbour's level; near the strokes the level is left as it is.
+    """
+    dark = _rank_filter(level, 3, np.minimum if light_paper else np.maximum)
+    step = (np.abs(level - dark) > STEP) & ~ndimage.binary_dilation(strokes, EIGHT)
+    return np.where(step, dark, level)
+
+
+def _paper_between_strokes(
+    small: Grey, closed: Grey, light_paper: bool, k: int
+) -> tuple[Grey, npt.NDArray[np.bool_]]:
     """The paper level re-estimated from the paper itself: a local mean of the pixels that are not strokes.
 
     A closing follows the paper only where it is flat on the scale of its window: it overshoots on a
@@ -120,7 +139,7 @@ def _paper_between_strokes(small: Grey, closed: Grey, light_paper: bool, k: int)
     # Off the strokes the closing holds a step of the paper's level (a sheet's edge on a darker desk)
     # that the mean blurs: on the step's dark side the mean is too light, a halo of ink.
     bound = np.minimum if light_paper else np.maximum
-    return np.where(strokes, mean, bound(mean, closed)).astype(np.float32)
+    return np.where(strokes, mean, bound(mean, closed)).astype(np.float32), strokes
 
 
 def _closing_window(small: Grey, light_paper: bool) -> int:

@@ -17,6 +17,7 @@ RULED_MIN_SIDE = 64  # smaller pictures are not photos of ruled paper
 # (a digit's long stroke is thicker, or shorter: a tight crop's 1 is about a tenth of the width).
 RULED_SPAN, RULED_THICK = 0.6, 0.02
 RULED_EDGE, RULED_RUN = 0.04, 3  # ... and runs off a side: inks half of each of its last 3 x 4 %
+TEXTURE_MARGIN = 0.3  # ... more than the bands beside it there are (a desk's grain inks every band)
 MAX_TILT = np.tan(np.deg2rad(4.0))  # ruled lines are looked for up to this slope (a photo's tilt)
 
 
@@ -80,10 +81,12 @@ def _ruled_pixels(view: Mask, rows: npt.NDArray[np.intp], x: npt.NDArray[np.floa
         # upright 1 a fifth of the frame long), and a tightly cropped digit's bar crosses most of
         # the frame (a 4's, a 2's foot). A ruled line also reaches across RULED_SPAN of the frame
         # and runs off it on one side at least (the other may end at the paper's edge).
-        # Where the band runs through a solid region (a strip of desk or table along a side), that
-        # is not the line's reach.
-        solid = _solid(view, rows[on_line], x[on_line], hi - lo + 3)
-        if _reach(x[on_line][~solid], w):
+        # Where the band runs through a solid region (a strip of desk or table along a side), or
+        # through texture (a desk's grain), that is not the line's reach.
+        d = hi - lo + 3
+        solid = _solid(view, rows[on_line], x[on_line], d)
+        beside = [x[(index >= lo - 1 + s) & (index <= hi + 1 + s)] for s in (-d, d)]
+        if _reach(x[on_line][~solid], w, beside):
             clear |= on_line
     return clear
 
@@ -99,21 +102,33 @@ def _solid(view: Mask, rows: npt.NDArray[np.intp], x: npt.NDArray[np.float64], d
     return solid
 
 
-def _reach(along: npt.NDArray[np.float64], w: int) -> bool:
+def _reach(along: npt.NDArray[np.float64], w: int, beside: list[npt.NDArray[np.float64]]) -> bool:
     """Whether a line's pixels (x from the centre) reach across RULED_SPAN of the width and off one side.
 
     Running off a side means ink in its last column and in half the columns of each of its last
     RULED_RUN stretches, RULED_EDGE long: a digit's stroke cropped tight ends inside the frame, and
     specks of grain beyond the end of a digit's bar do not carry it to the edge. Columns, not
-    pixels, are counted, so that a thick stroke does not fill them.
+    pixels, are counted, so that a thick stroke does not fill them. Those stretches must also be
+    inked more than the bands `beside` the line are there (x of their pixels) by TEXTURE_MARGIN of
+    their columns: a desk's grain inks a band wherever it lies, a line only its own.
     """
     if along.size == 0 or float(along.max() - along.min()) < RULED_SPAN * w:
         return False
-    inked = np.zeros(w, bool)
-    inked[np.clip((along + w / 2).astype(np.int64), 0, w - 1)] = True
     near = max(2, round(RULED_EDGE * w))
-    for side in (inked[: near * RULED_RUN], inked[::-1][: near * RULED_RUN]):
+    line, *others = (_inked_columns(x, w) for x in (along, *beside))
+    for flip in (False, True):
+        side = (line[::-1] if flip else line)[: near * RULED_RUN]
         stretches = side[: side.size // near * near].reshape(-1, near).sum(axis=1)
-        if side[0] and bool(np.all(stretches >= near / 2)):
+        if not (side[0] and bool(np.all(stretches >= near / 2))):
+            continue
+        texture = max(float((o[::-1] if flip else o)[: side.size].mean()) for o in others)
+        if float(side.mean()) - texture >= TEXTURE_MARGIN:
             return True
     return False
+
+
+def _inked_columns(x: npt.NDArray[np.float64], w: int) -> npt.NDArray[np.bool_]:
+    """Which of the w columns hold at least one of the pixels (x from the centre)."""
+    inked = np.zeros(w, bool)
+    inked[np.clip((x + w / 2).astype(np.int64), 0, w - 1)] = True
+    return inked

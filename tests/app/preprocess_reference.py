@@ -32,6 +32,7 @@ PAPER_SIDE = 96  # the paper level is estimated on a copy at most this many pixe
 PAPER_WINDOW = (0.15, 0.45)  # ... with a window between these fractions of its longer side ...
 STROKE_WINDOWS = 3.0  # ... and this many stroke widths: wider than any stroke, not much wider
 PAPER_NEAR = 0.05  # ... then re-estimated between the strokes, where this much of the Gaussian is paper
+STEP = 16.0  # a change of the paper level between neighbouring reduced pixels this big is a step
 RAMP = 1.0  # the steepest shading the paper level follows past the frame's edge: 0..255 over its side
 FLAT = 0.4  # paper this much of which is exactly its lowest level has no texture (digital)
 ANALYSIS_SIDE = 384  # larger pictures are analysed on a reduced copy at most this big
@@ -128,13 +129,22 @@ def paper_level(grey: Grey, small: Grey, light_paper: bool) -> Grey:
     level = _rank_filter(small, k, first)
     if np.minimum.reduce(level, None) != np.maximum.reduce(level, None):  # else `second` keeps it
         level = _extended_rank_filter(level, k, second)  # (a dark-paper digit: often all 0 after the first)
-        level = _paper_between_strokes(small, level, light_paper, k)
+        level, strokes = _paper_between_strokes(small, level, light_paper, k)
+        if level.shape != grey.shape:
+            # A step of the level off the strokes (a shadow's edge, a sheet's edge on a desk) moves
+            # onto its light side before enlarging, where it would spread onto the dark side as ink:
+            # there the light side takes the darkest (lightest, on dark paper) level of its 3x3.
+            dark = _rank_filter(level, 3, np.minimum if light_paper else np.maximum)
+            off_strokes = ~ndimage.maximum_filter(strokes, size=3, mode="constant", cval=False)
+            level = np.where(off_strokes & (np.abs(level - dark) > STEP), dark, level)
     if level.shape == grey.shape:
         return level
     return _pixels(_image(level).resize((w, h), Image.Resampling.BILINEAR))
 
 
-def _paper_between_strokes(small: Grey, closed: Grey, light_paper: bool, k: int) -> Grey:
+def _paper_between_strokes(
+    small: Grey, closed: Grey, light_paper: bool, k: int
+) -> tuple[Grey, npt.NDArray[np.bool_]]:
     """The paper level re-estimated from the paper itself: a local mean of the pixels that are not strokes.
 
     A closing follows the paper only where it is flat on the scale of its window: it overshoots on a
@@ -154,8 +164,8 @@ def _paper_between_strokes(small: Grey, closed: Grey, light_paper: bool, k: int)
     # Off the strokes, the closing where it is the darker (lighter, on dark paper): on the dark side
     # of a step of the paper's level (a sheet's edge on a desk) the mean blurs the step into a halo.
     if light_paper:
-        return np.where(strokes, mean, np.minimum(mean, closed)).astype(np.float32)
-    return np.where(strokes, mean, np.maximum(mean, closed)).astype(np.float32)
+        return np.where(strokes, mean, np.minimum(mean, closed)).astype(np.float32), strokes
+    return np.where(strokes, mean, np.maximum(mean, closed)).astype(np.float32), strokes
 
 
 def _closing_window(small: Grey, light_paper: bool) -> int:
@@ -276,6 +286,7 @@ def levels(ink: Grey, flat_paper: bool = False) -> Levels:
     return Levels(median, low, median + max(HIGH_SIGMAS * sigma, MIN_CONTRAST), flat_paper)
 
 
+TEXTURE_MARGIN = 0.3  # ... more than the bands beside it there are (a desk's grain inks every band)
 MAX_TILT = np.tan(np.deg2rad(4.0))  # ruled lines are looked for up to this slope (a photo's tilt)
 
 
@@ -354,6 +365,16 @@ def _ruled_pixels(view: Mask, rows: npt.NDArray[np.intp], x: npt.NDArray[np.floa
             ]
             keep.append(not all(corners))
         along = x[on_line][np.array(keep, bool)] if keep else x[on_line]
+        # The bands d lines above and below the band: a desk's grain inks them as much as the band
+        # at the side it runs off, a line (by TEXTURE_MARGIN of the columns there) more.
+        beside = [
+            set(
+                np.clip(np.floor(x[(index >= lo - 1 + s) & (index <= hi + 1 + s)] + w / 2), 0, w - 1)
+                .astype(int)
+                .tolist()
+            )
+            for s in (-d, d)
+        ]
         if along.size and float(along.max()) - float(along.min()) >= RULED_SPAN * w:
             columns = set(np.clip(np.floor(along + w / 2), 0, w - 1).astype(int).tolist())
             near = max(2, round(RULED_EDGE * w))
@@ -362,7 +383,14 @@ def _ruled_pixels(view: Mask, rows: npt.NDArray[np.intp], x: npt.NDArray[np.floa
                     sum(edge + step * (j * near + i) in columns for i in range(near))
                     for j in range(RULED_RUN)
                 ]
-                if edge in columns and all(c >= near / 2 for c in stretches):
+                last = [edge + step * i for i in range(min(near * RULED_RUN, w))]
+                own = sum(c in columns for c in last) / len(last)
+                texture = max(sum(c in b for c in last) / len(last) for b in beside)
+                if (
+                    edge in columns
+                    and all(c >= near / 2 for c in stretches)
+                    and own - texture >= TEXTURE_MARGIN
+                ):
                     clear |= on_line
                     break
     return clear

@@ -197,6 +197,13 @@ def test_sheets_on_a_desk_are_identical() -> None:
         assert_same(on_desk(label, (300, 400), 0.45, 0.03, sheet, desk))
 
 
+def test_hard_shadows_are_identical() -> None:
+    from bench.strokes import shadowed  # a hard shadow across the digit, or in a corner
+
+    for label, edge, dark in itertools.product((0, 2, 7), (0.0, 0.4), (0.45, 0.7)):
+        assert_same(shadowed(label, (750, 1000), 0.45, 0.03, edge, dark))
+
+
 def thickened(data: bytes) -> bool:
     """Whether the reference widens the strokes of this upload (to_mnist's steps up to the crop)."""
     found = reference.digit_ink(*reference.ink_map(reference.decode_image(data, MAX_PIXELS)))

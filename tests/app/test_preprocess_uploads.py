@@ -218,6 +218,30 @@ def test_the_edge_of_a_sheet_on_a_desk_leaves_no_halo(
     assert distance(plain, on_a_desk) < 3
 
 
+@pytest.mark.parametrize(("label", "frame"), [(0, (750, 1000)), (2, (300, 400))])
+def test_a_hard_shadow_across_the_digit_leaves_it_whole(label: int, frame: tuple[int, int]) -> None:
+    from bench.strokes import drawn, shadowed
+
+    plain = upload_form(drawn(label, frame, 0.45, 0.03))
+    shaded = upload_form(shadowed(label, frame, 0.45, 0.03, 0.0, 0.45))  # the upper right half
+    # enlarged, the paper level's step at the shadow's edge left a thin line of ink along it on the
+    # dark side; joined to it, the digit's shaded half was a mark touching the border and was
+    # dropped: the 0 kept 34 of its 7,737 levels of ink there, the 2 became 20 px wide; both read 6
+    assert shaded[:14, 14:].sum() >= 0.4 * plain[:14, 14:].sum()  # the shaded ink is fainter
+    width = [int(np.ptp(np.nonzero(form > 64)[1])) for form in (plain, shaded)]
+    assert abs(width[0] - width[1]) <= 2
+
+
+def test_a_desk_s_grain_does_not_carry_a_one_to_the_frame_s_edges() -> None:
+    from bench.strokes import drawn, on_desk
+
+    plain = upload_form(drawn(1, (300, 400), 0.3, 0.08))
+    on_a_desk = upload_form(on_desk(1, (300, 400), 0.3, 0.08, 0.6, 90))
+    # the desk's noise stands above the ink threshold; in the 1's column above and below it, it
+    # carried the 1 to the top and bottom edges, and the 1 was cleared as a ruled line (read 0)
+    assert distance(plain, on_a_desk) < 3
+
+
 def test_a_bar_that_reaches_the_desk_round_a_sheet_is_not_a_ruled_line() -> None:
     from bench.strokes import drawn, on_desk
 
