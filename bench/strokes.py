@@ -9,6 +9,7 @@
     python -m bench.strokes --scene boxed         # written in a printed box (a form's cell)
     python -m bench.strokes --scene circled       # circled in pen
     python -m bench.strokes --scene desk          # on a sheet lying on a darker desk
+    python -m bench.strokes --scene desk-edge     # ... showing along two sides of the frame only
     python -m bench.strokes --scene shadow        # under a hard shadow, across the digit or beside it
 
 Six digits (a 1 as one line, a 7 and a 4 of two and three lines, a Z-like 2, an ellipse 0, a 9 of
@@ -20,8 +21,11 @@ centred or shifted up or down by a tenth (72 PNGs, sent without a margin unless 
 box 70 or 85 % of the shorter side, 0.4 or 1 % of the longer side thick (192); `circled`: the
 digits at 40 or 50 % in a dark circle 80 or 95 % of the shorter side across (192); `desk`: at 30
 or 45 % of the height on a sheet 60 or 80 % of the frame's width and height, on a desk of grey 40,
-90 or 150 with some noise (288); `shadow`: at 30 or 45 % on even paper under a hard shadow with a
-penumbra 1 % wide, leaving 45 or 70 % of the light, across the digit's middle or in a corner (192).
+90 or 150 with some noise (288); `desk-edge`: the same digits at 30 or 45 %, pens of 3 and 8 %, on
+a sheet that leaves a desk of grey 60 or 120 along two sides of the frame (the left 12 % and the
+bottom 10 %, or the top and the right 15 %) (192); `shadow`: at 30 or 45 % on even paper under a
+hard shadow with a penumbra 1 % wide, leaving 45 or 70 % of the light, across the digit's middle
+or in a corner (192).
 Every upload goes
 through the service's own `prepare_upload` and the network; prints every miss (misread, or
 refused) and the count. Such digits are what a ruled-line or border step can mistake for lines:
@@ -121,13 +125,24 @@ def boxed(
 
 
 def on_desk(
-    label: int, frame: tuple[int, int], height: float, pen: float, sheet: float, desk: float
+    label: int,
+    frame: tuple[int, int],
+    height: float,
+    pen: float,
+    sheet: float,
+    desk: float,
+    edges: tuple[float, float, float, float] | None = None,
 ) -> bytes:
-    """`drawn` on a sheet `sheet` of the frame's width and height, lying on a desk of grey `desk`."""
+    """`drawn` on a sheet `sheet` of the frame's width and height, lying on a desk of grey `desk`;
+    or, given `edges` (left, top, right, bottom, of the frame), a sheet with its edges there."""
     (w, h), rng = frame, np.random.default_rng(0)
     paper = np.asarray(on_paper(ink_drawing(label, frame, height, pen), "even"), np.float32)
     y, x = np.mgrid[0:h, 0:w]
-    on_sheet = (np.abs(x - w / 2) < sheet * w / 2) & (np.abs(y - h / 2) < sheet * h / 2)
+    if edges is None:
+        on_sheet = (np.abs(x - w / 2) < sheet * w / 2) & (np.abs(y - h / 2) < sheet * h / 2)
+    else:
+        x0, y0, x1, y1 = edges
+        on_sheet = (x >= x0 * w) & (x < x1 * w) & (y >= y0 * h) & (y < y1 * h)
     photo = np.where(on_sheet, paper, desk + rng.normal(0.0, 6.0, (h, w)))
     return jpeg(Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8), "L"))
 
@@ -193,6 +208,12 @@ def cases(scene: str, paper: str, heights: tuple[float, ...], margin: int) -> It
         for label, frame, height, pen, sheet, desk in grid:
             what = f"{frame[0]}x{frame[1]}, {height:.0%}, pen {pen:.0%}, sheet {sheet:.0%} on desk {desk}"
             yield what, label, on_desk(label, frame, height, pen, sheet, desk)
+    elif scene == "desk-edge":
+        sides = {"left and bottom": (0.12, 0.0, 1.0, 0.9), "top and right": (0.0, 0.15, 0.85, 1.0)}
+        grid = itertools.product(DIGITS, FRAMES[:2], (0.3, 0.45), (0.03, 0.08), sides.items(), (60, 120))
+        for label, frame, height, pen, (where, edges), desk in grid:
+            what = f"{frame[0]}x{frame[1]}, {height:.0%}, pen {pen:.0%}, desk {desk} along the {where}"
+            yield what, label, on_desk(label, frame, height, pen, 0.0, desk, edges)
     elif scene == "shadow":
         grid = itertools.product(DIGITS, FRAMES[:2], (0.3, 0.45), (0.03, 0.08), (0.0, 0.4), (0.45, 0.7))
         for label, frame, height, pen, edge, dark in grid:
@@ -213,7 +234,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, default=MODELS_DIR / "mnist", help="model folder")
     p.add_argument(
-        "--scene", choices=("photo", "canvas", "boxed", "circled", "desk", "shadow"), default="photo"
+        "--scene",
+        choices=("photo", "canvas", "boxed", "circled", "desk", "desk-edge", "shadow"),
+        default="photo",
     )
     p.add_argument(
         "--paper", choices=PAPERS, default="even", help="photo: even, light falling off, or grainy"

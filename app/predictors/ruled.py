@@ -121,7 +121,7 @@ def _reach(along: npt.NDArray[np.float64], w: int, beside: list[npt.NDArray[np.f
         stretches = side[: side.size // near * near].reshape(-1, near).sum(axis=1)
         if not (side[0] and bool(np.all(stretches >= near / 2))):
             continue
-        texture = max(float((o[::-1] if flip else o)[: side.size].mean()) for o in others)
+        texture = min(float((o[::-1] if flip else o)[: side.size].mean()) for o in others)
         if float(side.mean()) - texture >= TEXTURE_MARGIN:
             return True
     return False

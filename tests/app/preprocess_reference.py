@@ -385,7 +385,7 @@ def _ruled_pixels(view: Mask, rows: npt.NDArray[np.intp], x: npt.NDArray[np.floa
                 ]
                 last = [edge + step * i for i in range(min(near * RULED_RUN, w))]
                 own = sum(c in columns for c in last) / len(last)
-                texture = max(sum(c in b for c in last) / len(last) for b in beside)
+                texture = min(sum(c in b for c in last) / len(last) for b in beside)
                 if (
                     edge in columns
                     and all(c >= near / 2 for c in stretches)

@@ -197,6 +197,13 @@ def test_sheets_on_a_desk_are_identical() -> None:
         assert_same(on_desk(label, (300, 400), 0.45, 0.03, sheet, desk))
 
 
+def test_sheets_leaving_a_desk_along_two_sides_are_identical() -> None:
+    from bench.strokes import on_desk
+
+    for label, edges in itertools.product((1, 7), ((0.12, 0.0, 1.0, 0.9), (0.0, 0.15, 0.85, 1.0))):
+        assert_same(on_desk(label, (300, 400), 0.3, 0.03, 0.0, 60, edges))
+
+
 def test_hard_shadows_are_identical() -> None:
     from bench.strokes import shadowed  # a hard shadow across the digit, or in a corner
 
