@@ -86,7 +86,8 @@ def paper_level(grey: Grey, small: Grey, light_paper: bool) -> Grey:
     """The paper's brightness at every pixel (shading, vignetting): the image with its strokes closed.
 
     A closing (max then min, or the reverse for dark paper) with a window wider than any stroke,
-    on `small` (`_reduced(grey)`), refined between the strokes, then scaled back up.
+    on `small` (`_reduced(grey)`), refined between the strokes, its steps sharpened, then scaled
+    back up.
     """
     h, w = grey.shape
     k = _closing_window(small, light_paper)
@@ -127,6 +128,7 @@ def _paper_between_strokes(
     The strokes the closing found (ink above the low threshold, widened by two pixels) are masked out and
     the rest averaged with a Gaussian half a stroke wide (a normalized convolution), which tracks
     shading on the strokes' own scale; where no paper is near (a large dark object) the closing stays.
+    Returns the level and the strokes' mask.
     """
     ink = closed - small if light_paper else small - closed
     strokes = ndimage.binary_dilation(ink > levels(ink).low, EIGHT, 2)

@@ -17,7 +17,7 @@ RULED_MIN_SIDE = 64  # smaller pictures are not photos of ruled paper
 # (a digit's long stroke is thicker, or shorter: a tight crop's 1 is about a tenth of the width).
 RULED_SPAN, RULED_THICK = 0.6, 0.02
 RULED_EDGE, RULED_RUN = 0.04, 3  # ... and runs off a side: inks half of each of its last 3 x 4 %
-TEXTURE_MARGIN = 0.3  # ... more than the bands beside it there are (a desk's grain inks every band)
+TEXTURE_MARGIN = 0.3  # ... more than a band beside it does there (a desk's grain inks them alike)
 MAX_TILT = np.tan(np.deg2rad(4.0))  # ruled lines are looked for up to this slope (a photo's tilt)
 
 
@@ -108,9 +108,10 @@ def _reach(along: npt.NDArray[np.float64], w: int, beside: list[npt.NDArray[np.f
     Running off a side means ink in its last column and in half the columns of each of its last
     RULED_RUN stretches, RULED_EDGE long: a digit's stroke cropped tight ends inside the frame, and
     specks of grain beyond the end of a digit's bar do not carry it to the edge. Columns, not
-    pixels, are counted, so that a thick stroke does not fill them. Those stretches must also be
-    inked more than the bands `beside` the line are there (x of their pixels) by TEXTURE_MARGIN of
-    their columns: a desk's grain inks a band wherever it lies, a line only its own.
+    pixels, are counted, so that a thick stroke does not fill them. Those stretches must also ink
+    TEXTURE_MARGIN of their columns more than the less inked of the two bands `beside` the line (x
+    of their pixels) does there: a desk's grain inks every band round a line through it alike, while
+    a line along the desk's edge has paper on one side.
     """
     if along.size == 0 or float(along.max() - along.min()) < RULED_SPAN * w:
         return False

@@ -286,7 +286,7 @@ def levels(ink: Grey, flat_paper: bool = False) -> Levels:
     return Levels(median, low, median + max(HIGH_SIGMAS * sigma, MIN_CONTRAST), flat_paper)
 
 
-TEXTURE_MARGIN = 0.3  # ... more than the bands beside it there are (a desk's grain inks every band)
+TEXTURE_MARGIN = 0.3  # ... more than a band beside it does there (a desk's grain inks them alike)
 MAX_TILT = np.tan(np.deg2rad(4.0))  # ruled lines are looked for up to this slope (a photo's tilt)
 
 
@@ -365,8 +365,9 @@ def _ruled_pixels(view: Mask, rows: npt.NDArray[np.intp], x: npt.NDArray[np.floa
             ]
             keep.append(not all(corners))
         along = x[on_line][np.array(keep, bool)] if keep else x[on_line]
-        # The bands d lines above and below the band: a desk's grain inks them as much as the band
-        # at the side it runs off, a line (by TEXTURE_MARGIN of the columns there) more.
+        # The bands d lines above and below the band: where a line runs off a side it inks
+        # TEXTURE_MARGIN of the columns there more than the less inked of the two; grain inks all
+        # three alike (a line along a desk's edge has paper in one of them).
         beside = [
             set(
                 np.clip(np.floor(x[(index >= lo - 1 + s) & (index <= hi + 1 + s)] + w / 2), 0, w - 1)
