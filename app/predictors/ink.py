@@ -15,7 +15,7 @@ from scipy import ndimage
 
 from app.predictors.bars import without_border_bars
 from app.predictors.paper import EIGHT, Grey, Levels, levels, otsu
-from app.predictors.ruled import Mask, without_ruled_lines
+from app.predictors.ruled import LINE_MEND, Mask, without_box_outlines, without_ruled_lines
 
 ANALYSIS_SIDE = 384  # larger pictures are analysed on a reduced copy at most this big
 # A mark touching the border is not the digit when it touches it along this fraction of the shorter
@@ -26,7 +26,6 @@ STRAIGHT = 0.1  # ... and, if it is clear of the border, this straight (`_straig
 BOX_SIZE, BOX_SIDE = 0.2, 0.85  # a mark this big (of the frame) that encloses, or inks this much of
 BOX_INNER = 0.1  # each side of its box round, a mark with this fraction of its ink frames the digit
 BOX_INNER_SIZE = 0.3  # ... and this big (of the framing mark's longer side): not a speck in a loop
-LINE_MEND = 3  # px: a cleared line's pixels this near the remaining ink are put back (the crossing)
 NEAR = 0.2  # marks within this fraction of the digit's size from it are part of it (a 5's top)
 PART_MASS = 0.02  # ... if they hold at least this fraction of its ink
 PART_LEVEL = 2.5  # ... and their mean ink is within this factor of its own
@@ -88,6 +87,7 @@ def select_digit(ink: Grey, flat_paper: bool = False) -> tuple[Mask, Levels] | N
     mask = without_ruled_lines(candidate)
     if mask is not candidate:  # mend the strokes a cleared line cut: its pixels right beside ink
         mask = mask | (candidate & ndimage.binary_dilation(mask, EIGHT, LINE_MEND))
+    mask = without_box_outlines(mask)
     labels, n = ndimage.label(mask, EIGHT)
     if n == 1 and not _touches_border(mask):  # one mark clear of the border (most drawings): the digit
         if float(np.maximum.reduce(ink, None)) <= lv.high:

@@ -397,6 +397,92 @@ def _ruled_pixels(view: Mask, rows: npt.NDArray[np.intp], x: npt.NDArray[np.floa
     return clear
 
 
+# Box outlines (app/predictors/ruled.py): a printed box that the digit touches is one mark with it.
+OUTLINE_SIZE = 0.2  # a mark this big (of the frame's shorter side) may be a box round the digit
+OUTLINE_FULL = 0.85  # its sides: the outermost rows (columns) inked across this much of it
+OUTLINE_THICK = 0.05  # ... in a run at most this thick (of its height or width), in its outer third
+OUTLINE_INNER = 0.1  # ... and this much of the mark left inside once they are gone (the digit)
+OUTLINE_CRUMB = 0.02  # pieces of what is left this small (of it) go with the outline
+
+
+def without_box_outlines(mask: Mask) -> Mask:
+    """The mask with the four sides of each box that a digit touches cleared, but where they cross
+    the digit's strokes (LINE_MEND px of them)."""
+    h, w = mask.shape
+    if min(h, w) < RULED_MIN_SIDE:
+        return mask
+    labels, n = ndimage.label(mask, EIGHT)
+    out, changed = mask.copy(), False
+    for label in range(1, n + 1):
+        ys, xs = np.nonzero(labels == label)
+        top, bottom, left, right = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+        if min(bottom - top, right - left) < OUTLINE_SIZE * min(h, w):
+            continue
+        mark = labels[top:bottom, left:right] == label
+        outline = _box_outline(mark)
+        if outline is None:
+            continue
+        crossing = ndimage.binary_dilation(mark & ~outline, EIGHT, LINE_MEND)
+        window = out[top:bottom, left:right]
+        window[outline & ~crossing] = False
+        changed = True
+    return out if changed else mask
+
+
+def _box_outline(mark: Mask) -> Mask | None:
+    """The pixels of the box's sides in a mark's window (and crumbs beside them), or None."""
+    bands = None
+    for transpose in (False, True):  # top and bottom, then the sides between them; or the reverse
+        m = mark.T if transpose else mark
+        rows = _outer_full_runs(m)
+        if rows is None:
+            continue
+        cols = _outer_full_runs(m[rows[0][0] : rows[1][1]].T)
+        if cols is None:
+            continue
+        bands = np.zeros(m.shape, bool)
+        for lo, hi in rows:
+            bands[max(lo - 1, 0) : min(hi + 1, m.shape[0]), :] = True
+        for lo, hi in cols:
+            bands[:, max(lo - 1, 0) : min(hi + 1, m.shape[1])] = True
+        bands = bands.T if transpose else bands
+        break
+    if bands is None:
+        return None
+    outline = bands & mark
+    rest = mark & ~outline
+    inner = int(np.count_nonzero(rest))
+    if inner < OUTLINE_INNER * int(np.count_nonzero(mark)):
+        return None
+    parts, k = ndimage.label(rest, EIGHT)
+    for p in range(1, k + 1):
+        piece = parts == p
+        if np.count_nonzero(piece) < OUTLINE_CRUMB * inner:
+            outline |= piece
+    return outline
+
+
+def _outer_full_runs(m: Mask) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """(start, stop) of the first run of full rows from the top and from the bottom, if each lies in
+    its third and is thin; None otherwise."""
+    n, width = m.shape
+    full = [int(np.count_nonzero(m[i])) >= OUTLINE_FULL * width for i in range(n)]
+    thick = max(2, int(OUTLINE_THICK * n))
+    runs = []
+    for order in (list(range(n)), list(range(n - 1, -1, -1))):
+        at = next((pos for pos, i in enumerate(order) if full[i]), None)
+        if at is None or at >= n // 3:
+            return None
+        length = 0
+        while at + length < n and full[order[at + length]]:
+            length += 1
+        if length > thick:
+            return None
+        lines = order[at : at + length]
+        runs.append((min(lines), max(lines) + 1))
+    return runs[0], runs[1]
+
+
 # Border bars (app/predictors/bars.py): a pen, a table strip's edge, a narrow strip.
 BAR_MIN_SIDE = 64  # smaller pictures (MNIST form, icons) are not photos with things at their border
 MAX_CONTACT = 0.15  # of the shorter side: a longer contact is a strip lying along the border
@@ -617,6 +703,7 @@ def select_digit(ink: Grey, flat_paper: bool = False) -> tuple[Mask, Levels] | N
     mask = without_ruled_lines(candidate)
     if mask is not candidate:  # mend the strokes a cleared line cut: its pixels right beside ink
         mask = mask | (candidate & ndimage.binary_dilation(mask, EIGHT, LINE_MEND))
+    mask = without_box_outlines(mask)
     labels, n = ndimage.label(mask, EIGHT)
     if n == 1 and not _touches_border(mask):  # one mark clear of the border (most drawings): the digit
         if float(np.maximum.reduce(ink, None)) <= lv.high:
