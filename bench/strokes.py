@@ -10,6 +10,7 @@
     python -m bench.strokes --scene circled       # circled in pen
     python -m bench.strokes --scene desk          # on a sheet lying on a darker desk
     python -m bench.strokes --scene desk-edge     # ... showing along two sides of the frame only
+    python -m bench.strokes --scene dot           # large, with a stray dot of pen beside it
     python -m bench.strokes --scene shadow        # under a hard shadow, across the digit or beside it
 
 Six digits (a 1 as one line, a 7 and a 4 of two and three lines, a Z-like 2, an ellipse 0, a 9 of
@@ -25,7 +26,8 @@ or 45 % of the height on a sheet 60 or 80 % of the frame's width and height, on 
 a sheet that leaves a desk of grey 60 or 120 along two sides of the frame (the left 12 % and the
 bottom 10 %, or the top and the right 15 %) (192); `shadow`: at 30 or 45 % on even paper under a
 hard shadow with a penumbra 1 % wide, leaving 45 or 70 % of the light, across the digit's middle
-or in a corner (192).
+or in a corner (192); `dot`: at 60, 75 or 90 % on even or grainy paper, pens of 3 and 8 %, with a
+stray dot of pen near a corner or at a side (288).
 Every upload goes
 through the service's own `prepare_upload` and the network; prints every miss (misread, or
 refused) and the count. Such digits are what a ruled-line or border step can mistake for lines:
@@ -147,6 +149,16 @@ def on_desk(
     return jpeg(Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8), "L"))
 
 
+def dotted(label: int, frame: tuple[int, int], height: float, pen: float, paper: str, corner: bool) -> bytes:
+    """`drawn`, with a stray dot of pen (2.4 % of the frame's height across) near the top left
+    corner or at the right side's middle."""
+    image = ink_drawing(label, frame, height, pen)
+    (w, h), r = frame, max(2, int(0.012 * frame[1]))
+    cx, cy = (int(0.15 * w), int(0.15 * h)) if corner else (int(0.85 * w), int(0.5 * h))
+    ImageDraw.Draw(image).ellipse([cx - r, cy - r, cx + r, cy + r], fill=30)
+    return jpeg(on_paper(image, paper))
+
+
 def shadowed(
     label: int, frame: tuple[int, int], height: float, pen: float, edge: float, dark: float
 ) -> bytes:
@@ -214,6 +226,12 @@ def cases(scene: str, paper: str, heights: tuple[float, ...], margin: int) -> It
         for label, frame, height, pen, (where, edges), desk in grid:
             what = f"{frame[0]}x{frame[1]}, {height:.0%}, pen {pen:.0%}, desk {desk} along the {where}"
             yield what, label, on_desk(label, frame, height, pen, 0.0, desk, edges)
+    elif scene == "dot":
+        grid = itertools.product(DIGITS, FRAMES[:2], (0.6, 0.75, 0.9), (0.03, 0.08), ("even", "grain"))
+        for (label, frame, height, pen, paper), corner in itertools.product(grid, (True, False)):
+            where = "a corner" if corner else "the side"
+            what = f"{frame[0]}x{frame[1]}, {height:.0%}, pen {pen:.0%}, {paper} paper, a dot near {where}"
+            yield what, label, dotted(label, frame, height, pen, paper, corner)
     elif scene == "shadow":
         grid = itertools.product(DIGITS, FRAMES[:2], (0.3, 0.45), (0.03, 0.08), (0.0, 0.4), (0.45, 0.7))
         for label, frame, height, pen, edge, dark in grid:
@@ -235,7 +253,7 @@ def main() -> None:
     p.add_argument("--model", type=Path, default=MODELS_DIR / "mnist", help="model folder")
     p.add_argument(
         "--scene",
-        choices=("photo", "canvas", "boxed", "circled", "desk", "desk-edge", "shadow"),
+        choices=("photo", "canvas", "boxed", "circled", "desk", "desk-edge", "shadow", "dot"),
         default="photo",
     )
     p.add_argument(

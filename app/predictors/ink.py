@@ -23,6 +23,7 @@ ANALYSIS_SIDE = 384  # larger pictures are analysed on a reduced copy at most th
 BORDER_CONTACT, CENTRAL = 0.12, 0.2
 LINE_SPAN, LINE_THICK = 0.6, 0.035  # a mark this long (of the frame) and this thin is a ruled line
 STRAIGHT = 0.1  # ... and, if it is clear of the border, this straight (`_straightness`)
+SPECK_SIZE = 0.1  # ... unless all else is dots or marks this small (of its size): then it is a 1
 BOX_SIZE, BOX_SIDE = 0.2, 0.85  # a mark this big (of the frame) that encloses, or inks this much of
 BOX_INNER = 0.1  # each side of its box round, a mark with this fraction of its ink frames the digit
 BOX_INNER_SIZE = 0.3  # ... and this big (of the framing mark's longer side): not a speck in a loop
@@ -144,6 +145,7 @@ class Mark:
     box: tuple[int, int, int, int]  # top, bottom, left, right (half-open)
     junk: bool
     area: int  # pixels
+    loose_line: bool = False  # junk only as a long straight line clear of the border (or an upright 1)
 
     @property
     def level(self) -> float:
@@ -222,7 +224,8 @@ def marks(labels: npt.NDArray[np.int32], ink: Grey, lv: Levels) -> list[Mark]:
         line = long_side >= LINE_SPAN and areas[label] / max(bh, bw) <= max(1.5, LINE_THICK * min(h, w))
         if line and not contact[label]:  # clear of the border: a line only if straight (not a thin 7)
             line = _straightness(labels[rows, cols] == label) < STRAIGHT
-        out.append(Mark(label, float(m), box, bool(touching or framing or line), int(areas[label])))
+        loose = bool(line and not (touching or framing or contact[label]))
+        out.append(Mark(label, float(m), box, bool(touching or framing or line), int(areas[label]), loose))
     _flag_frames(labels, out, min(h, w))
     return out
 
@@ -263,7 +266,15 @@ def _straightness(mark: Mask) -> float:
 
 def choose_digit(found: list[Mark], shape: tuple[int, int]) -> list[int]:
     """Labels of the digit's marks: the heaviest plausible mark (central ones preferred) and its parts."""
-    plausible = [m for m in found if not m.junk] or found  # nothing but border marks: the old behaviour
+    plausible = [m for m in found if not m.junk]
+    loose = [m for m in found if m.loose_line]
+    if (
+        plausible
+        and loose
+        and all(m.solid or m.size < SPECK_SIZE * max(x.size for x in loose) for m in plausible)
+    ):
+        plausible += loose  # beside dots and specks only, a long straight stroke is a 1, not a line
+    plausible = plausible or found  # nothing but border marks: the old behaviour
     h, w = shape
 
     def weight(m: Mark) -> float:

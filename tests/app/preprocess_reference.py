@@ -45,6 +45,7 @@ HIGH_SIGMAS = 10.0  # ... and a mark counts if its strongest pixel is this far (
 BORDER_CONTACT, CENTRAL = 0.12, 0.2
 LINE_SPAN, LINE_THICK = 0.6, 0.035  # a mark this long (of the frame) and this thin is a ruled line
 STRAIGHT = 0.1  # ... and, if it is clear of the border, this straight
+SPECK_SIZE = 0.1  # ... unless all else is dots or marks this small (of its size): then it is a 1
 BOX_SIZE, BOX_SIDE = 0.2, 0.85  # a mark this big (of the frame) inking this much of each side of its box
 BOX_INNER = 0.1  # ... around a mark with this fraction of its ink is a box around the digit
 BOX_INNER_SIZE = 0.3  # ... and this big (of the frame mark's longer side)
@@ -760,6 +761,7 @@ class Mark:
     box: tuple[int, int, int, int]  # top, bottom, left, right (half-open)
     junk: bool
     area: int = 1
+    loose_line: bool = False  # junk only for being a long straight line clear of the border
 
     @property
     def level(self) -> float:
@@ -776,6 +778,11 @@ class Mark:
     def dash(self) -> bool:
         """A dash or an underline: much wider than tall, as no digit is (a 7's bar is a part of one)."""
         return self.box[3] - self.box[2] >= DASH * (self.box[1] - self.box[0])
+
+    @property
+    def size(self) -> int:
+        """The longer side of the mark's box."""
+        return max(self.box[1] - self.box[0], self.box[3] - self.box[2])
 
     def spans(self, shape: tuple[int, int]) -> bool:
         """The mark reaches across the frame (a strip's edge, maybe with the digit on it)."""
@@ -831,7 +838,8 @@ def marks(labels: npt.NDArray[np.int32], ink: Grey, lv: Levels) -> list[Mark]:
             cv = float(np.mean((ys - ys.mean()) * (xs - xs.mean())))
             half, root = (vy + vx) / 2, float(np.hypot((vy - vx) / 2, cv))
             line = np.sqrt(max(half - root, 0.0) / max(half + root, 1e-9)) < STRAIGHT
-        out.append(Mark(label, float(m), box, bool(touching or framing or line), int(areas[label])))
+        loose = bool(line) and not touching and not framing and contact[label] == 0
+        out.append(Mark(label, float(m), box, bool(touching or framing or line), int(areas[label]), loose))
     # A frame round the digit (a form's cell, a circle): a mark at least BOX_SIZE of the frame's
     # side (and four times the stroke it would have as a box's outline) round a mark that is not a
     # dot, holds at least BOX_INNER of its ink, is at least BOX_INNER_SIZE of its longer side, and
@@ -876,7 +884,13 @@ def marks(labels: npt.NDArray[np.int32], ink: Grey, lv: Levels) -> list[Mark]:
 
 def choose_digit(found: list[Mark], shape: tuple[int, int]) -> list[int]:
     """Labels of the digit's marks: the heaviest plausible mark (central ones preferred) and its parts."""
-    plausible = [m for m in found if not m.junk] or found  # nothing but border marks: the old behaviour
+    plausible = [m for m in found if not m.junk]
+    # Beside nothing but dots and specks (marks under SPECK_SIZE of its size), a long straight stroke
+    # clear of the border is an upright 1 cropped tight, not a ruled line.
+    longest = max((m.size for m in found if m.loose_line), default=0)
+    if plausible and longest and all(m.solid or m.size < SPECK_SIZE * longest for m in plausible):
+        plausible = plausible + [m for m in found if m.loose_line]
+    plausible = plausible or found  # nothing but border marks: the old behaviour
     h, w = shape
 
     def weight(m: Mark) -> float:

@@ -204,6 +204,13 @@ def test_sheets_leaving_a_desk_along_two_sides_are_identical() -> None:
         assert_same(on_desk(label, (300, 400), 0.3, 0.03, 0.0, 60, edges))
 
 
+def test_digits_beside_a_stray_dot_are_identical() -> None:
+    from bench.strokes import dotted  # a large digit and a dot of pen elsewhere in the frame
+
+    for label, height, corner in itertools.product((1, 7), (0.6, 0.9), (True, False)):
+        assert_same(dotted(label, (750, 1000), height, 0.03, "even", corner))
+
+
 def test_hard_shadows_are_identical() -> None:
     from bench.strokes import shadowed  # a hard shadow across the digit, or in a corner
 

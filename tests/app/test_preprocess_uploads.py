@@ -190,6 +190,17 @@ def test_a_frame_round_the_digit_is_not_the_digit(label: int, shape: str) -> Non
     assert distance(plain, framed) < 3
 
 
+@pytest.mark.parametrize(("frame", "corner"), [((300, 400), True), ((750, 1000), False)])
+def test_an_upright_one_beside_a_dot_is_the_digit(frame: tuple[int, int], corner: bool) -> None:
+    from bench.strokes import dotted, drawn
+
+    plain = upload_form(drawn(1, frame, 0.6, 0.03))
+    with_dot = upload_form(dotted(1, frame, 0.6, 0.03, "even", corner))
+    # 60 % of the frame tall, straight and thin, the 1 was taken for a ruled line, and the dot
+    # became the digit (read 4 or 0)
+    assert distance(plain, with_dot) < 3
+
+
 @pytest.mark.parametrize(
     ("label", "frame", "size"),
     [(2, (300, 400), 0.7), (7, (750, 1000), 0.7), (0, (750, 1000), 0.7), (4, (300, 400), 0.85)],
