@@ -25,6 +25,7 @@ RAMP = 1.0  # the steepest shading the paper level follows past the frame's edge
 FLAT = 0.4  # paper this much of which is exactly its lowest level has no texture (digital)
 EIGHT = np.ones((3, 3), bool)  # 8-connectivity
 SAMPLE = 250_000  # pixels sampled (over a stride) for the paper statistics
+MARK_SAMPLE, MARK_TAIL, MARK_RATIO = 40_000, 0.1, 2.0  # `_dark_marks`: pixels looked at, the tail (%)
 MIN_CONTRAST = 32.0  # a mark must stand this much (of 255) above the paper to count as ink
 LOW_SIGMAS, LOW_MIN = 4.0, 6.0  # a pixel may be ink this far above the paper's texture ...
 HIGH_SIGMAS = 10.0  # ... and a mark counts if its strongest pixel is this far (hysteresis)
@@ -55,9 +56,23 @@ def ink_map(grey: Grey) -> tuple[Grey, bool]:
         h, w = small.shape
         middle = small[h // 4 : h - h // 4, w // 4 : w - w // 4]
         light_paper = max(level, _median(small.ravel()), _median(middle.ravel())) >= 128.0
+        light_paper = light_paper or _dark_marks(grey)  # white paper in a dim photo
         paper = paper_level(grey, small, light_paper)
     ink = paper - grey if light_paper else grey - paper
     return np.clip(ink, 0.0, 255.0, out=ink).astype(np.float32, copy=False), bool(flat)
+
+
+def _dark_marks(grey: Grey) -> bool:
+    """Whether the picture's marks are darker than its background, however dark that is.
+
+    Underexposed, white paper is under mid-grey, and was taken for dark paper (its strokes for
+    holes in the ink). Its darkest pixels (MARK_TAIL of them) lie far below its median, its
+    lightest hardly above it; chalk on a board is the other way round.
+    """
+    stride = max(1, int(np.sqrt(grey.size / MARK_SAMPLE)))
+    lo, median, hi = np.percentile(grey[::stride, ::stride], (MARK_TAIL, 50.0, 100.0 - MARK_TAIL))
+    dark, light = float(median - lo), float(hi - median)
+    return dark >= MIN_CONTRAST and dark >= MARK_RATIO * light
 
 
 def _median(values: Grey) -> float:

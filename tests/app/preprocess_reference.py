@@ -37,6 +37,7 @@ RAMP = 1.0  # the steepest shading the paper level follows past the frame's edge
 FLAT = 0.4  # paper this much of which is exactly its lowest level has no texture (digital)
 ANALYSIS_SIDE = 384  # larger pictures are analysed on a reduced copy at most this big
 SAMPLE = 250_000  # pixels sampled (over a stride) for the paper statistics
+MARK_SAMPLE, MARK_TAIL, MARK_RATIO = 40_000, 0.1, 2.0  # dark marks on paper, however dim
 MIN_CONTRAST = 32.0  # a mark must stand this much (of 255) above the paper to count as ink
 LOW_SIGMAS, LOW_MIN = 4.0, 6.0  # a pixel may be ink this far above the paper's texture ...
 HIGH_SIGMAS = 10.0  # ... and a mark counts if its strongest pixel is this far (hysteresis)
@@ -91,6 +92,14 @@ def ink_map(grey: Grey) -> tuple[Grey, bool]:
         rows, cols = small.shape
         middle = small[rows // 4 : rows - rows // 4, cols // 4 : cols - cols // 4]
         light_paper = max(level, float(np.median(small)), float(np.median(middle))) >= 128.0
+        if not light_paper:
+            # Underexposed white paper is under mid-grey too. Its darkest pixels (MARK_TAIL % of a
+            # sample of MARK_SAMPLE) lie at least MIN_CONTRAST and MARK_RATIO times further below
+            # its median than its lightest lie above it (chalk on a board: the other way round).
+            stride = max(1, int(np.sqrt(grey.size / MARK_SAMPLE)))
+            sample = grey[::stride, ::stride]
+            lo, median, hi = np.percentile(sample, (MARK_TAIL, 50.0, 100.0 - MARK_TAIL))
+            light_paper = median - lo >= MIN_CONTRAST and median - lo >= MARK_RATIO * (hi - median)
         paper = paper_level(grey, small, light_paper)
     ink = paper - grey if light_paper else grey - paper
     return np.clip(ink, 0.0, 255.0, out=ink).astype(np.float32, copy=False), bool(flat)

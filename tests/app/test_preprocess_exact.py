@@ -211,6 +211,13 @@ def test_digits_beside_a_stray_dot_are_identical() -> None:
         assert_same(dotted(label, (750, 1000), height, 0.03, "even", corner))
 
 
+def test_underexposed_photos_are_identical() -> None:
+    from bench.strokes import dim  # the paper at 96, not 240
+
+    for label, sheet, noise in itertools.product((0, 4, 7), ("even", "light"), (3.0, 8.0)):
+        assert_same(dim(label, (300, 400), 0.6, 0.03, sheet, noise))
+
+
 def test_hard_shadows_are_identical() -> None:
     from bench.strokes import shadowed  # a hard shadow across the digit, or in a corner
 
