@@ -26,6 +26,7 @@ FLAT = 0.4  # paper this much of which is exactly its lowest level has no textur
 EIGHT = np.ones((3, 3), bool)  # 8-connectivity
 SAMPLE = 250_000  # pixels sampled (over a stride) for the paper statistics
 MARK_SAMPLE, MARK_TAIL, MARK_RATIO = 40_000, 0.1, 2.0  # `_dark_marks`: pixels looked at, the tail (%)
+MARK_WINDOW = 0.4  # ... from the mean of a window this much of the picture wide
 MIN_CONTRAST = 32.0  # a mark must stand this much (of 255) above the paper to count as ink
 LOW_SIGMAS, LOW_MIN = 4.0, 6.0  # a pixel may be ink this far above the paper's texture ...
 HIGH_SIGMAS = 10.0  # ... and a mark counts if its strongest pixel is this far (hysteresis)
@@ -66,12 +67,17 @@ def _dark_marks(grey: Grey) -> bool:
     """Whether the picture's marks are darker than its background, however dark that is.
 
     Underexposed, white paper is under mid-grey, and was taken for dark paper (its strokes for
-    holes in the ink). Its darkest pixels (MARK_TAIL of them) lie far below its median, its
-    lightest hardly above it; chalk on a board is the other way round.
+    holes in the ink). Its darkest pixels (MARK_TAIL % of them) lie far below the mean round them
+    (a window MARK_WINDOW of the picture wide: wide, so that a thick stroke hardly moves it; a mean,
+    so that light falling off across the sheet is no mark), its lightest hardly above it; chalk on
+    a board is the other way round.
     """
     stride = max(1, int(np.sqrt(grey.size / MARK_SAMPLE)))
-    lo, median, hi = np.percentile(grey[::stride, ::stride], (MARK_TAIL, 50.0, 100.0 - MARK_TAIL))
-    dark, light = float(median - lo), float(hi - median)
+    sample = grey[::stride, ::stride]
+    window = max(3, int(MARK_WINDOW * max(sample.shape)))
+    detail = sample - ndimage.uniform_filter(sample, window, mode="nearest")
+    lo, hi = np.percentile(detail, (MARK_TAIL, 100.0 - MARK_TAIL))
+    dark, light = -float(lo), float(hi)
     return dark >= MIN_CONTRAST and dark >= MARK_RATIO * light
 
 

@@ -38,6 +38,7 @@ FLAT = 0.4  # paper this much of which is exactly its lowest level has no textur
 ANALYSIS_SIDE = 384  # larger pictures are analysed on a reduced copy at most this big
 SAMPLE = 250_000  # pixels sampled (over a stride) for the paper statistics
 MARK_SAMPLE, MARK_TAIL, MARK_RATIO = 40_000, 0.1, 2.0  # dark marks on paper, however dim
+MARK_WINDOW = 0.4  # ... below the mean of a window this much of the picture wide
 MIN_CONTRAST = 32.0  # a mark must stand this much (of 255) above the paper to count as ink
 LOW_SIGMAS, LOW_MIN = 4.0, 6.0  # a pixel may be ink this far above the paper's texture ...
 HIGH_SIGMAS = 10.0  # ... and a mark counts if its strongest pixel is this far (hysteresis)
@@ -94,12 +95,15 @@ def ink_map(grey: Grey) -> tuple[Grey, bool]:
         light_paper = max(level, float(np.median(small)), float(np.median(middle))) >= 128.0
         if not light_paper:
             # Underexposed white paper is under mid-grey too. Its darkest pixels (MARK_TAIL % of a
-            # sample of MARK_SAMPLE) lie at least MIN_CONTRAST and MARK_RATIO times further below
-            # its median than its lightest lie above it (chalk on a board: the other way round).
+            # sample of MARK_SAMPLE) lie at least MIN_CONTRAST, and MARK_RATIO times further, below
+            # the mean round them (a window MARK_WINDOW of the sample wide) than its lightest lie
+            # above it (chalk on a board: the other way round).
             stride = max(1, int(np.sqrt(grey.size / MARK_SAMPLE)))
             sample = grey[::stride, ::stride]
-            lo, median, hi = np.percentile(sample, (MARK_TAIL, 50.0, 100.0 - MARK_TAIL))
-            light_paper = median - lo >= MIN_CONTRAST and median - lo >= MARK_RATIO * (hi - median)
+            window = max(3, int(MARK_WINDOW * max(sample.shape)))
+            detail = sample - ndimage.uniform_filter(sample, window, mode="nearest")
+            lo, hi = np.percentile(detail, (MARK_TAIL, 100.0 - MARK_TAIL))
+            light_paper = -lo >= MIN_CONTRAST and -lo >= MARK_RATIO * hi
         paper = paper_level(grey, small, light_paper)
     ink = paper - grey if light_paper else grey - paper
     return np.clip(ink, 0.0, 255.0, out=ink).astype(np.float32, copy=False), bool(flat)
