@@ -12,6 +12,7 @@
     python -m bench.strokes --scene desk-edge     # ... showing along two sides of the frame only
     python -m bench.strokes --scene dot           # large, with a stray dot of pen beside it
     python -m bench.strokes --scene dim           # an underexposed photo: the paper at 96, not 240
+    python -m bench.strokes --scene bright        # overexposed: the lit part of the paper all 255
     python -m bench.strokes --scene shadow        # under a hard shadow, across the digit or beside it
 
 Six digits (a 1 as one line, a 7 and a 4 of two and three lines, a Z-like 2, an ellipse 0, a 9 of
@@ -29,7 +30,9 @@ bottom 10 %, or the top and the right 15 %) (192); `shadow`: at 30 or 45 % on ev
 hard shadow with a penumbra 1 % wide, leaving 45 or 70 % of the light, across the digit's middle
 or in a corner (192); `dot`: at 60, 75 or 90 % on even or grainy paper, pens of 3 and 8 %, with a
 stray dot of pen near a corner or at a side (288); `dim`: at 30 or 60 %, pens of 3 and 8 %, on even
-paper or paper dimming across, underexposed to 40 % (the paper at 96) with noise of 3 or 8 (192).
+paper or paper dimming across, underexposed to 40 % (the paper at 96) with noise of 3 or 8 (192);
+`bright`: the same, overexposed to 130 % and up by 26 (the lit paper clipped at 255), with noise
+of 2 or 6 (192).
 Every upload goes
 through the service's own `prepare_upload` and the network; prints every miss (misread, or
 refused) and the count. Such digits are what a ruled-line or border step can mistake for lines:
@@ -62,6 +65,7 @@ PENS = (0.01, 0.03, 0.08)  # of the digit's height
 PAPERS = ("even", "light", "grain")
 LIGHT_FALLOFF = 0.55  # `light` paper: its level on the far side, of the near side's
 DIM = 0.4  # `dim`: the exposure, of the other scenes'
+BRIGHT = 1.3  # `bright`: the same, overexposed
 GRAIN = 12.0  # `grain` paper: the noise's standard deviation, of 255
 CANVAS, CANVAS_PEN = 280, 22  # the page's canvas (app/static/digit.js): its side and its pen, px
 DIGITS = (0, 1, 2, 4, 7, 9)
@@ -170,6 +174,14 @@ def dim(label: int, frame: tuple[int, int], height: float, pen: float, paper: st
     return jpeg(Image.fromarray(np.clip(x, 0, 255).astype(np.uint8), "L"))
 
 
+def bright(label: int, frame: tuple[int, int], height: float, pen: float, paper: str, noise: float) -> bytes:
+    """`drawn`, overexposed: every level at BRIGHT of itself plus 20 x BRIGHT, clipped at 255 (the
+    paper's lit side all 255), with sensor noise of standard deviation `noise`."""
+    x = np.asarray(on_paper(ink_drawing(label, frame, height, pen), paper), np.float32) * BRIGHT
+    x += 20.0 * BRIGHT + np.random.default_rng(0).normal(0.0, noise, x.shape).astype(np.float32)
+    return jpeg(Image.fromarray(np.clip(x, 0, 255).astype(np.uint8), "L"))
+
+
 def shadowed(
     label: int, frame: tuple[int, int], height: float, pen: float, edge: float, dark: float
 ) -> bytes:
@@ -248,6 +260,11 @@ def cases(scene: str, paper: str, heights: tuple[float, ...], margin: int) -> It
         for label, frame, height, pen, paper, noise in grid:
             what = f"{frame[0]}x{frame[1]}, {height:.0%}, pen {pen:.0%}, {paper} paper, noise {noise:g}"
             yield what, label, dim(label, frame, height, pen, paper, noise)
+    elif scene == "bright":
+        grid = itertools.product(DIGITS, FRAMES[:2], (0.3, 0.6), (0.03, 0.08), ("even", "light"), (2.0, 6.0))
+        for label, frame, height, pen, paper, noise in grid:
+            what = f"{frame[0]}x{frame[1]}, {height:.0%}, pen {pen:.0%}, {paper} paper, noise {noise:g}"
+            yield what, label, bright(label, frame, height, pen, paper, noise)
     elif scene == "shadow":
         grid = itertools.product(DIGITS, FRAMES[:2], (0.3, 0.45), (0.03, 0.08), (0.0, 0.4), (0.45, 0.7))
         for label, frame, height, pen, edge, dark in grid:
@@ -269,7 +286,18 @@ def main() -> None:
     p.add_argument("--model", type=Path, default=MODELS_DIR / "mnist", help="model folder")
     p.add_argument(
         "--scene",
-        choices=("photo", "canvas", "boxed", "circled", "desk", "desk-edge", "shadow", "dot", "dim"),
+        choices=(
+            "photo",
+            "canvas",
+            "boxed",
+            "circled",
+            "desk",
+            "desk-edge",
+            "shadow",
+            "dot",
+            "dim",
+            "bright",
+        ),
         default="photo",
     )
     p.add_argument(

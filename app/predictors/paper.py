@@ -23,6 +23,7 @@ PAPER_NEAR = 0.05  # ... then re-estimated between the strokes, where this much 
 STEP = 16.0  # a change of the paper level between neighbouring reduced pixels this big is a step
 RAMP = 1.0  # the steepest shading the paper level follows past the frame's edge: 0..255 over its side
 FLAT = 0.4  # paper this much of which is exactly its lowest level has no texture (digital)
+SHADE, SHADED = 40.0, 0.15  # ... unless this much of it lies within SHADE of that level, not on it
 EIGHT = np.ones((3, 3), bool)  # 8-connectivity
 SAMPLE = 250_000  # pixels sampled (over a stride) for the paper statistics
 MARK_SAMPLE, MARK_TAIL, MARK_RATIO = 40_000, 0.1, 2.0  # `_dark_marks`: pixels looked at, the tail (%)
@@ -46,7 +47,14 @@ def ink_map(grey: Grey) -> tuple[Grey, bool]:
     """Grey image -> (ink in 0..255, 0 = paper, polarity and shading removed; was the paper flat)."""
     border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
     level = _median(border)
-    flat = np.count_nonzero(grey == np.float32(level)) > FLAT * grey.size
+    same = np.count_nonzero(grey == np.float32(level))
+    # A clipped photo (overexposed: the brightest part of the sheet all 255) is flat there too, but
+    # its shading lies just off that level over much of the rest; a drawing's anti-aliasing does not.
+    # Dark flat paper is taken as it is (MNIST form: its faint anti-aliasing lies near its level).
+    flat = same > FLAT * grey.size and (
+        level < 128.0
+        or np.count_nonzero(np.abs(grey - np.float32(level)) < SHADE) - same <= SHADED * grey.size
+    )
     if flat:
         paper: Grey | np.float32 = np.float32(level)  # flat paper (MNIST form, a drawing): no shading
         light_paper = level >= 128.0  # dark ink on light paper is inverted (MNIST is not)

@@ -35,6 +35,7 @@ PAPER_NEAR = 0.05  # ... then re-estimated between the strokes, where this much 
 STEP = 16.0  # a change of the paper level between neighbouring reduced pixels this big is a step
 RAMP = 1.0  # the steepest shading the paper level follows past the frame's edge: 0..255 over its side
 FLAT = 0.4  # paper this much of which is exactly its lowest level has no texture (digital)
+SHADE, SHADED = 40.0, 0.15  # ... unless this much of it lies within SHADE of that level, not on it
 ANALYSIS_SIDE = 384  # larger pictures are analysed on a reduced copy at most this big
 SAMPLE = 250_000  # pixels sampled (over a stride) for the paper statistics
 MARK_SAMPLE, MARK_TAIL, MARK_RATIO = 40_000, 0.1, 2.0  # dark marks on paper, however dim
@@ -83,6 +84,11 @@ def ink_map(grey: Grey) -> tuple[Grey, bool]:
     border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
     level = _median(border)
     flat = np.count_nonzero(grey == np.float32(level)) > FLAT * grey.size
+    if flat and level >= 128.0:
+        # Light and flat: a drawing, unless over SHADED of the picture lies within SHADE of that
+        # level but off it (an overexposed photo, clipped at 255 where the paper is most lit).
+        near = np.count_nonzero((np.abs(grey - np.float32(level)) < SHADE) & (grey != np.float32(level)))
+        flat = near <= SHADED * grey.size
     if flat:
         paper: Grey | np.float32 = np.float32(level)  # flat paper (MNIST form, a drawing): no shading
         light_paper = level >= 128.0  # dark ink on light paper is inverted (MNIST is not)

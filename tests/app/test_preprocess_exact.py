@@ -218,6 +218,13 @@ def test_underexposed_photos_are_identical() -> None:
         assert_same(dim(label, (300, 400), 0.6, 0.03, sheet, noise))
 
 
+def test_overexposed_photos_are_identical() -> None:
+    from bench.strokes import bright  # the lit part of the paper clipped at 255
+
+    for label, sheet, noise in itertools.product((0, 4, 9), ("even", "light"), (2.0, 6.0)):
+        assert_same(bright(label, (300, 400), 0.6, 0.03, sheet, noise))
+
+
 def test_hard_shadows_are_identical() -> None:
     from bench.strokes import shadowed  # a hard shadow across the digit, or in a corner
 

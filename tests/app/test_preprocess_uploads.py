@@ -203,6 +203,20 @@ def test_an_underexposed_photo_of_white_paper_is_light_paper(label: int, paper: 
     assert distance(plain, dark) < 8
 
 
+@pytest.mark.parametrize(("label", "frame"), [(9, (750, 1000)), (0, (300, 400))])
+def test_an_overexposed_photo_is_not_a_flat_drawing(label: int, frame: tuple[int, int]) -> None:
+    from bench.strokes import bright, drawn
+
+    plain = upload_form(drawn(label, frame, 0.6, 0.03, "light"))
+    clipped = upload_form(bright(label, frame, 0.6, 0.03, "light", 2.0))
+    # the lit half of the paper all 255 made the picture a flat drawing, with no shading removed:
+    # the dim half of the paper was ink, joined to the digit's right side: the 9 came out 17 px
+    # wide instead of 11 and the 0 8 px (49 and 39 grey levels off; the 9 read 0). The digit is
+    # whole now; the overexposure still makes its strokes' levels differ from the plain photo's
+    widths = [int(np.ptp(np.nonzero(form > 64)[1])) for form in (plain, clipped)]
+    assert abs(widths[0] - widths[1]) <= 1 and distance(plain, clipped) < 25
+
+
 @pytest.mark.parametrize(("frame", "corner"), [((300, 400), True), ((750, 1000), False)])
 def test_an_upright_one_beside_a_dot_is_the_digit(frame: tuple[int, int], corner: bool) -> None:
     from bench.strokes import dotted, drawn
