@@ -88,8 +88,11 @@ def select_digit(ink: Grey, flat_paper: bool = False) -> tuple[Mask, Levels] | N
     mask = without_ruled_lines(candidate)
     if mask is not candidate:  # mend the strokes a cleared line cut: its pixels right beside ink
         mask = mask | (candidate & ndimage.binary_dilation(mask, EIGHT, LINE_MEND))
-    mask = without_box_outlines(mask)
     labels, n = ndimage.label(mask, EIGHT)
+    cleared = without_box_outlines(mask, labels)
+    if cleared is not mask:  # a box the digit touched, its outline gone: the marks change
+        mask = cleared
+        labels, n = ndimage.label(mask, EIGHT)
     if n == 1 and not _touches_border(mask):  # one mark clear of the border (most drawings): the digit
         if float(np.maximum.reduce(ink, None)) <= lv.high:
             return None
@@ -283,8 +286,7 @@ def choose_digit(found: list[Mark], shape: tuple[int, int]) -> list[int]:
         return unlike * m.mass * (1.0 - 0.6 * min(1.0, 2.0 * float(np.hypot(cy, cx))))
 
     main = max(plausible, key=weight)
-    kept, box = [main], main.box
-    size = max(box[1] - box[0], box[3] - box[2])
+    kept, box, size = [main], main.box, main.size
     grew = True
     while grew:
         grew = False

@@ -144,8 +144,9 @@ def _inked_columns(x: npt.NDArray[np.float64], w: int) -> npt.NDArray[np.bool_]:
     return inked
 
 
-def without_box_outlines(mask: Mask) -> Mask:
-    """The mask with the outline of each printed box cleared where a digit touches it (one mark).
+def without_box_outlines(mask: Mask, labels: npt.NDArray[np.int32]) -> Mask:
+    """The mask with the outline of each printed box cleared where a digit touches it (one mark);
+    `labels` are the mask's marks (8-connected), which the caller has already.
 
     A digit inside a box and clear of it is a mark of its own, and the box is junk (a frame); a
     digit that touches or crosses the box is one mark with it, and that mark, not the digit, was read.
@@ -154,7 +155,6 @@ def without_box_outlines(mask: Mask) -> Mask:
     out = mask
     if min(h, w) < RULED_MIN_SIDE:
         return out
-    labels, _ = ndimage.label(mask, EIGHT)
     for label, found in enumerate(ndimage.find_objects(labels), start=1):
         if found is None or min(s.stop - s.start for s in found) < OUTLINE_SIZE * min(h, w):
             continue
