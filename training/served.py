@@ -39,6 +39,7 @@ SOURCES = (
     "training/served.py",
     "app/predictors/paper.py",
     "app/predictors/ink.py",
+    "app/predictors/marks.py",
     "app/predictors/bars.py",
     "app/predictors/ruled.py",
     "app/predictors/preprocess.py",
