@@ -10,6 +10,7 @@
     python -m bench.strokes --scene circled       # circled in pen
     python -m bench.strokes --scene desk          # on a sheet lying on a darker desk
     python -m bench.strokes --scene desk-edge     # ... showing along two sides of the frame only
+    python -m bench.strokes --scene wood          # a small sheet on a wooden desk
     python -m bench.strokes --scene dot           # large, with a stray dot of pen beside it
     python -m bench.strokes --scene dim           # an underexposed photo: the paper at 96, not 240
     python -m bench.strokes --scene bright        # overexposed: the lit part of the paper all 255
@@ -24,7 +25,10 @@ centred or shifted up or down by a tenth (72 PNGs, sent without a margin unless 
 box 70 or 85 % of the shorter side, 0.4 or 1 % of the longer side thick (192); `circled`: the
 digits at 40 or 50 % in a dark circle 80 or 95 % of the shorter side across (192); `desk`: at 30
 or 45 % of the height on a sheet 60 or 80 % of the frame's width and height, on a desk of grey 40,
-90 or 150 with some noise (288); `desk-edge`: the same digits at 30 or 45 %, pens of 3 and 8 %, on
+90 or 150 with some noise (288); `wood`: at 30 or 35 % of the height, pens of 3 and 8 %, on a
+sheet 40 or 60 % of the frame's width and height (the digit fills most of the smaller one), on a
+wooden desk of mean grey 90 or 150 with streaks along it of up to ±30 (192); `desk-edge`: the
+same digits at 30 or 45 %, pens of 3 and 8 %, on
 a sheet that leaves a desk of grey 60 or 120 along two sides of the frame (the left 12 % and the
 bottom 10 %, or the top and the right 15 %) (192); `shadow`: at 30 or 45 % on even paper under a
 hard shadow with a penumbra 1 % wide, leaving 45 or 70 % of the light, across the digit's middle
@@ -48,6 +52,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image, ImageDraw
 
 from models import MODELS_DIR
@@ -66,6 +71,7 @@ PAPERS = ("even", "light", "grain")
 LIGHT_FALLOFF = 0.55  # `light` paper: its level on the far side, of the near side's
 DIM = 0.4  # `dim`: the exposure, of the other scenes'
 BRIGHT = 1.3  # `bright`: the same, overexposed
+WOOD_GRAIN = 30.0  # `wood`: the streaks' largest departure from the desk's mean grey
 GRAIN = 12.0  # `grain` paper: the noise's standard deviation, of 255
 CANVAS, CANVAS_PEN = 280, 22  # the page's canvas (app/static/digit.js): its side and its pen, px
 DIGITS = (0, 1, 2, 4, 7, 9)
@@ -141,9 +147,11 @@ def on_desk(
     sheet: float,
     desk: float,
     edges: tuple[float, float, float, float] | None = None,
+    grain: bool = False,
 ) -> bytes:
-    """`drawn` on a sheet `sheet` of the frame's width and height, lying on a desk of grey `desk`;
-    or, given `edges` (left, top, right, bottom, of the frame), a sheet with its edges there."""
+    """`drawn` on a sheet `sheet` of the frame's width and height, lying on a desk of grey `desk`
+    (a wooden one if `grain`); or, given `edges` (left, top, right, bottom, of the frame), a sheet
+    with its edges there."""
     (w, h), rng = frame, np.random.default_rng(0)
     paper = np.asarray(on_paper(ink_drawing(label, frame, height, pen), "even"), np.float32)
     y, x = np.mgrid[0:h, 0:w]
@@ -152,8 +160,23 @@ def on_desk(
     else:
         x0, y0, x1, y1 = edges
         on_sheet = (x >= x0 * w) & (x < x1 * w) & (y >= y0 * h) & (y < y1 * h)
-    photo = np.where(on_sheet, paper, desk + rng.normal(0.0, 6.0, (h, w)))
+    floor = wood((h, w), desk, rng) if grain else desk + rng.normal(0.0, 6.0, (h, w))
+    photo = np.where(on_sheet, paper, floor)
     return jpeg(Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8), "L"))
+
+
+def wood(shape: tuple[int, int], desk: float, rng: np.random.Generator) -> npt.NDArray[np.float32]:
+    """A wooden desk of mean grey `desk`: streaks along its length (a few dark, most faint, ±WOOD_GRAIN
+    at most), wavering across it, and sensor noise."""
+    h, w = shape
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    waver = 0.02 * h * np.sin(2 * np.pi * (x / w * rng.uniform(0.5, 1.5) + rng.uniform()))
+    rows = (y + waver) / h
+    streaks = np.zeros(shape, np.float32)
+    for k, amplitude in zip(rng.uniform(8, 60, 6), rng.uniform(0.2, 1.0, 6), strict=True):
+        streaks += amplitude * np.sin(2 * np.pi * (k * rows + rng.uniform()))
+    streaks *= WOOD_GRAIN / float(np.abs(streaks).max())
+    return (desk + streaks + rng.normal(0.0, 4.0, shape)).astype(np.float32)
 
 
 def dotted(label: int, frame: tuple[int, int], height: float, pen: float, paper: str, corner: bool) -> bytes:
@@ -243,6 +266,11 @@ def cases(scene: str, paper: str, heights: tuple[float, ...], margin: int) -> It
         for label, frame, height, pen, sheet, desk in grid:
             what = f"{frame[0]}x{frame[1]}, {height:.0%}, pen {pen:.0%}, sheet {sheet:.0%} on desk {desk}"
             yield what, label, on_desk(label, frame, height, pen, sheet, desk)
+    elif scene == "wood":
+        grid = itertools.product(DIGITS, FRAMES[:2], (0.3, 0.35), (0.03, 0.08), (0.4, 0.6), (90, 150))
+        for label, frame, height, pen, sheet, desk in grid:
+            what = f"{frame[0]}x{frame[1]}, {height:.0%}, pen {pen:.0%}, sheet {sheet:.0%} on wood {desk}"
+            yield what, label, on_desk(label, frame, height, pen, sheet, desk, grain=True)
     elif scene == "desk-edge":
         sides = {"left and bottom": (0.12, 0.0, 1.0, 0.9), "top and right": (0.0, 0.15, 0.85, 1.0)}
         grid = itertools.product(DIGITS, FRAMES[:2], (0.3, 0.45), (0.03, 0.08), sides.items(), (60, 120))
@@ -293,6 +321,7 @@ def main() -> None:
             "circled",
             "desk",
             "desk-edge",
+            "wood",
             "shadow",
             "dot",
             "dim",
