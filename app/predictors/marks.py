@@ -28,6 +28,7 @@ BOX_INNER_SIZE = 0.3  # ... and this big (of the framing mark's longer side): no
 SPAN = 0.9  # a mark this wide or tall (of the frame) reaches across it
 SOLID_FILL = 0.7  # a squarish mark filling this much of its box is a dot or a blot
 DASH = 3.0  # a mark this many times wider than tall is a dash or an underline, not a digit alone
+FAINT_SPAN = 2.5  # a mark across the frame this many times fainter than another is not the digit
 SPECK_MASS = 0.005  # marks with less than this fraction of the heaviest one's ink are specks
 
 
@@ -92,12 +93,7 @@ def marks(labels: npt.NDArray[np.int32], ink: Grey, lv: Levels) -> list[Mark]:
         return []
     flat = labels.ravel()
     mass = np.bincount(flat, ink.ravel(), minlength=count + 1)[strong]
-    # On flat paper only strong ink touches: a digit's faint anti-aliased fringe grazing the edge of
-    # a 28x28 upload is not a border object (it made such a 7 junk, and a speck beside it the digit).
-    # On a photo a faint shadow or texture touching the border still counts.
-    edge = np.where(ink > lv.high, labels, 0) if lv.flat_paper else labels
-    ring = np.concatenate([edge[0], edge[-1], edge[1:-1, 0], edge[1:-1, -1]])
-    contact = np.bincount(ring, minlength=count + 1)
+    contact = _border_contact(labels, ink, lv, count)
     areas = np.bincount(flat, minlength=count + 1)
     keep = mass >= SPECK_MASS * float(mass.max())  # grains of texture, dust: not worth a look
     strong, mass = strong[keep], mass[keep]
@@ -122,7 +118,34 @@ def marks(labels: npt.NDArray[np.int32], ink: Grey, lv: Levels) -> list[Mark]:
         loose = bool(line and not (touching or framing or contact[label]))
         out.append(Mark(label, float(m), box, bool(touching or framing or line), int(areas[label]), loose))
     _flag_frames(labels, out, min(h, w))
+    _flag_faint_spans(out, (h, w))
     return out
+
+
+def _border_contact(labels: npt.NDArray[np.int32], ink: Grey, lv: Levels, count: int) -> npt.NDArray[np.intp]:
+    """Each label's pixels on the frame's outermost ring.
+
+    On flat paper only strong ink touches: a digit's faint anti-aliased fringe grazing the edge of a
+    28x28 upload is not a border object (it made such a 7 junk, and a speck beside it the digit). On
+    a photo a faint shadow or texture touching the border still counts.
+    """
+    edge = np.where(ink > lv.high, labels, 0) if lv.flat_paper else labels
+    ring = np.concatenate([edge[0], edge[-1], edge[1:-1, 0], edge[1:-1, -1]])
+    return np.bincount(ring, minlength=count + 1)
+
+
+def _flag_faint_spans(found: list[Mark], shape: tuple[int, int]) -> None:
+    """Flag as junk, in place, each mark that touches two opposite sides of the frame and whose ink
+    is FAINT_SPAN times fainter than another plausible mark's: a desk's grain round a small sheet.
+    A digit cropped tight reaches across the frame too, but as the darkest mark of it."""
+    plausible = [m for m in found if not m.junk]
+    if len(plausible) < 2:
+        return
+    darkest = max(m.level for m in plausible)
+    for m in plausible:
+        across = (m.box[2] == 0 and m.box[3] == shape[1]) or (m.box[0] == 0 and m.box[1] == shape[0])
+        if across and m.level * FAINT_SPAN < darkest:
+            m.junk = True
 
 
 def _flag_frames(labels: npt.NDArray[np.int32], found: list[Mark], side: int) -> None:

@@ -25,6 +25,7 @@ TEXTURE_MARGIN = 0.3  # ... more than a band beside it does there (a desk's grai
 # and columns ink OUTLINE_FULL of its width and height, in runs at most OUTLINE_THICK of its side
 # thick (the rest holds the digit that touches the box: OUTLINE_INNER of the mark's pixels at least).
 OUTLINE_SIZE, OUTLINE_FULL, OUTLINE_THICK, OUTLINE_INNER = 0.2, 0.85, 0.05, 0.1
+RULED_GAP = 0.03  # ... and is cleared as far as it is inked from a side, across gaps this short
 LINE_MEND = 3  # px: a cleared line's pixels this near the remaining ink are put back (the crossing)
 OUTLINE_CRUMB = 0.02  # what is left of the mark in pieces this small (of the rest) goes with the outline
 MAX_TILT = np.tan(np.deg2rad(4.0))  # ruled lines are looked for up to this slope (a photo's tilt)
@@ -96,8 +97,21 @@ def _ruled_pixels(view: Mask, rows: npt.NDArray[np.intp], x: npt.NDArray[np.floa
         solid = _solid(view, rows[on_line], x[on_line], d)
         beside = [x[(index >= lo - 1 + s) & (index <= hi + 1 + s)] for s in (-d, d)]
         if _reach(x[on_line][~solid], w, beside):
-            clear |= on_line
+            clear[on_line] = _from_sides(x[on_line], w)
     return clear
+
+
+def _from_sides(x: npt.NDArray[np.float64], w: int) -> Mask:
+    """Which of a line's pixels (x from the centre) lie on its run of inked columns from a side of
+    the frame, across gaps of at most RULED_GAP of the width (the sides count as ink). A ruled line
+    is inked all along; a desk's streaks on both sides of a small sheet are not, and the digit's bar
+    between them, in line with them, is not part of them."""
+    cols = np.clip((x + w / 2).astype(np.int64), 0, w - 1)
+    inked = np.concatenate(([-1], np.flatnonzero(np.bincount(cols, minlength=w)), [w]))
+    breaks = np.flatnonzero(np.diff(inked) - 1 > max(1, round(RULED_GAP * w)))  # gaps too long
+    if breaks.size == 0:
+        return np.ones(cols.size, bool)
+    return (cols <= inked[breaks[0]]) | (cols >= inked[breaks[-1] + 1])
 
 
 def _solid(view: Mask, rows: npt.NDArray[np.intp], x: npt.NDArray[np.float64], d: int) -> Mask:

@@ -307,6 +307,8 @@ def levels(ink: Grey, flat_paper: bool = False) -> Levels:
 
 
 TEXTURE_MARGIN = 0.3  # ... more than a band beside it does there (a desk's grain inks them alike)
+RULED_GAP = 0.03  # ... and is cleared as far as it is inked from a side, across gaps this short
+FAINT_SPAN = 2.5  # a mark across the frame this many times fainter than another is not the digit
 MAX_TILT = np.tan(np.deg2rad(4.0))  # ruled lines are looked for up to this slope (a photo's tilt)
 
 
@@ -412,9 +414,30 @@ def _ruled_pixels(view: Mask, rows: npt.NDArray[np.intp], x: npt.NDArray[np.floa
                     and all(c >= near / 2 for c in stretches)
                     and own - texture >= TEXTURE_MARGIN
                 ):
-                    clear |= on_line
+                    clear |= _inked_from_a_side(x, on_line, w)
                     break
     return clear
+
+
+def _inked_from_a_side(x: npt.NDArray[np.float64], on_line: Mask, w: int) -> Mask:
+    """A ruled line is cleared only as far as it is inked from a side of the frame, across gaps of
+    at most RULED_GAP of the width (the sides count as ink): a desk's streaks on both sides of a
+    small sheet line up with the digit's bar, which is not part of them. `x`: every ink pixel's,
+    `on_line`: those of the line."""
+    gap = max(1, round(RULED_GAP * w))
+    column = np.clip(np.floor(x + w / 2), 0, w - 1).astype(int)
+    columns = sorted(set(column[on_line].tolist()))
+    left = -1  # the last column of the run from the left side
+    for c in columns:
+        if c - left - 1 > gap:
+            break
+        left = c
+    right = w  # the first column of the run from the right side
+    for c in reversed(columns):
+        if right - c - 1 > gap:
+            break
+        right = c
+    return on_line & ((column <= left) | (column >= right))
 
 
 # Box outlines (app/predictors/ruled.py): a printed box that the digit touches is one mark with it.
@@ -898,6 +921,16 @@ def marks(labels: npt.NDArray[np.int32], ink: Grey, lv: Levels) -> list[Mark]:
             framing_marks.append(outer)
     for outer in framing_marks:
         outer.junk = True
+    # A mark whose box reaches from one side of the frame to the opposite one, with a mean ink under
+    # 1 / FAINT_SPAN of the darkest plausible mark's, is junk (a desk's grain round a small sheet).
+    others = [m for m in out if not m.junk]
+    if len(others) > 1:
+        darkest = max(m.mass / max(m.area, 1) for m in others)
+        for m in others:
+            top, bottom, left, right = m.box
+            across = (left == 0 and right == w) or (top == 0 and bottom == h)
+            if across and FAINT_SPAN * m.mass / max(m.area, 1) < darkest:
+                m.junk = True
     return out
 
 

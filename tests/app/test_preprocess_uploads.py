@@ -317,6 +317,28 @@ def test_a_bar_that_reaches_the_desk_round_a_sheet_is_not_a_ruled_line() -> None
     assert distance(plain, on_a_desk) < 3
 
 
+def test_a_bar_in_line_with_a_wooden_desk_s_streaks_is_not_a_ruled_line() -> None:
+    from bench.strokes import drawn, on_desk
+
+    plain = upload_form(drawn(7, (750, 1000), 0.3, 0.03))
+    on_wood = upload_form(on_desk(7, (750, 1000), 0.3, 0.03, 0.4, 150, grain=True))
+    # the streaks on both sides of the sheet and the 7's bar between them filled a band across the
+    # frame, which was cleared as one ruled line, the bar with it: the 7 read 1, 8.9 grey
+    # levels from the same digit on plain paper
+    assert distance(plain, on_wood) < 3
+
+
+@pytest.mark.parametrize("label", [0, 2, 9])
+def test_a_wooden_desk_round_a_small_sheet_is_not_the_digit(label: int) -> None:
+    from bench.strokes import drawn, on_desk
+
+    plain = upload_form(drawn(label, (300, 400), 0.3, 0.03))
+    on_wood = upload_form(on_desk(label, (300, 400), 0.3, 0.03, 0.6, 90, grain=True))
+    # the streaks round the sheet are one faint mark reaching across the frame from side to side,
+    # heavier than the digit: it was taken for the digit (each read 7, 45 to 48 grey levels off)
+    assert distance(plain, on_wood) < 3
+
+
 def test_a_faint_pencil_digit_wins_over_a_darker_dot() -> None:
     faint = drawing(ink=185, width=5)  # 60 levels below the paper
     with_dot = faint.copy()
