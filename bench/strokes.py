@@ -27,7 +27,8 @@ digits at 40 or 50 % in a dark circle 80 or 95 % of the shorter side across (192
 or 45 % of the height on a sheet 60 or 80 % of the frame's width and height, on a desk of grey 40,
 90 or 150 with some noise (288); `wood`: at 30 or 35 % of the height, pens of 3 and 8 %, on a
 sheet 40 or 60 % of the frame's width and height (the digit fills most of the smaller one), on a
-wooden desk of mean grey 90 or 150 with streaks along it of up to ±30 (192); `desk-edge`: the
+wooden desk of mean grey 90 or 150 with streaks of up to ±30 across the frame or up it (384);
+`desk-edge`: the
 same digits at 30 or 45 %, pens of 3 and 8 %, on
 a sheet that leaves a desk of grey 60 or 120 along two sides of the frame (the left 12 % and the
 bottom 10 %, or the top and the right 15 %) (192); `shadow`: at 30 or 45 % on even paper under a
@@ -147,11 +148,11 @@ def on_desk(
     sheet: float,
     desk: float,
     edges: tuple[float, float, float, float] | None = None,
-    grain: bool = False,
+    grain: str = "",
 ) -> bytes:
     """`drawn` on a sheet `sheet` of the frame's width and height, lying on a desk of grey `desk`
-    (a wooden one if `grain`); or, given `edges` (left, top, right, bottom, of the frame), a sheet
-    with its edges there."""
+    (a wooden one if `grain`, its streaks "across" or "upright"); or, given `edges` (left, top,
+    right, bottom, of the frame), a sheet with its edges there."""
     (w, h), rng = frame, np.random.default_rng(0)
     paper = np.asarray(on_paper(ink_drawing(label, frame, height, pen), "even"), np.float32)
     y, x = np.mgrid[0:h, 0:w]
@@ -160,14 +161,19 @@ def on_desk(
     else:
         x0, y0, x1, y1 = edges
         on_sheet = (x >= x0 * w) & (x < x1 * w) & (y >= y0 * h) & (y < y1 * h)
-    floor = wood((h, w), desk, rng) if grain else desk + rng.normal(0.0, 6.0, (h, w))
+    floor = wood((h, w), desk, rng, grain == "upright") if grain else desk + rng.normal(0.0, 6.0, (h, w))
     photo = np.where(on_sheet, paper, floor)
     return jpeg(Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8), "L"))
 
 
-def wood(shape: tuple[int, int], desk: float, rng: np.random.Generator) -> npt.NDArray[np.float32]:
+def wood(
+    shape: tuple[int, int], desk: float, rng: np.random.Generator, upright: bool = False
+) -> npt.NDArray[np.float32]:
     """A wooden desk of mean grey `desk`: streaks along its length (a few dark, most faint, ±WOOD_GRAIN
-    at most), wavering across it, and sensor noise."""
+    at most), wavering across it, and sensor noise; the streaks run across the frame, or up it if
+    `upright`."""
+    if upright:
+        return np.ascontiguousarray(wood(shape[::-1], desk, rng).T)
     h, w = shape
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
     waver = 0.02 * h * np.sin(2 * np.pi * (x / w * rng.uniform(0.5, 1.5) + rng.uniform()))
@@ -267,10 +273,12 @@ def cases(scene: str, paper: str, heights: tuple[float, ...], margin: int) -> It
             what = f"{frame[0]}x{frame[1]}, {height:.0%}, pen {pen:.0%}, sheet {sheet:.0%} on desk {desk}"
             yield what, label, on_desk(label, frame, height, pen, sheet, desk)
     elif scene == "wood":
-        grid = itertools.product(DIGITS, FRAMES[:2], (0.3, 0.35), (0.03, 0.08), (0.4, 0.6), (90, 150))
-        for label, frame, height, pen, sheet, desk in grid:
-            what = f"{frame[0]}x{frame[1]}, {height:.0%}, pen {pen:.0%}, sheet {sheet:.0%} on wood {desk}"
-            yield what, label, on_desk(label, frame, height, pen, sheet, desk, grain=True)
+        grid = itertools.product(
+            DIGITS, FRAMES[:2], (0.3, 0.35), (0.03, 0.08), (0.4, 0.6), (90, 150), ("across", "upright")
+        )
+        for label, frame, height, pen, sheet, desk, grain in grid:
+            what = f"{frame[0]}x{frame[1]}, {height:.0%}, pen {pen:.0%}, sheet {sheet:.0%}, {grain}, {desk}"
+            yield what, label, on_desk(label, frame, height, pen, sheet, desk, grain=grain)
     elif scene == "desk-edge":
         sides = {"left and bottom": (0.12, 0.0, 1.0, 0.9), "top and right": (0.0, 0.15, 0.85, 1.0)}
         grid = itertools.product(DIGITS, FRAMES[:2], (0.3, 0.45), (0.03, 0.08), sides.items(), (60, 120))

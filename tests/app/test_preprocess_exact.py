@@ -201,7 +201,7 @@ def test_small_sheets_on_a_wooden_desk_are_identical() -> None:
     from bench.strokes import on_desk  # streaks of wood on both sides of the sheet, in line with a bar
 
     for label, frame, sheet in itertools.product((0, 2, 7), ((300, 400), (750, 1000)), (0.4, 0.6)):
-        assert_same(on_desk(label, frame, 0.3, 0.03, sheet, 90, grain=True))
+        assert_same(on_desk(label, frame, 0.3, 0.03, sheet, 90, grain="across"))
 
 
 def test_sheets_leaving_a_desk_along_two_sides_are_identical() -> None:

@@ -321,7 +321,7 @@ def test_a_bar_in_line_with_a_wooden_desk_s_streaks_is_not_a_ruled_line() -> Non
     from bench.strokes import drawn, on_desk
 
     plain = upload_form(drawn(7, (750, 1000), 0.3, 0.03))
-    on_wood = upload_form(on_desk(7, (750, 1000), 0.3, 0.03, 0.4, 150, grain=True))
+    on_wood = upload_form(on_desk(7, (750, 1000), 0.3, 0.03, 0.4, 150, grain="across"))
     # the streaks on both sides of the sheet and the 7's bar between them filled a band across the
     # frame, which was cleared as one ruled line, the bar with it: the 7 read 1, 8.9 grey
     # levels from the same digit on plain paper
@@ -333,7 +333,7 @@ def test_a_wooden_desk_round_a_small_sheet_is_not_the_digit(label: int) -> None:
     from bench.strokes import drawn, on_desk
 
     plain = upload_form(drawn(label, (300, 400), 0.3, 0.03))
-    on_wood = upload_form(on_desk(label, (300, 400), 0.3, 0.03, 0.6, 90, grain=True))
+    on_wood = upload_form(on_desk(label, (300, 400), 0.3, 0.03, 0.6, 90, grain="across"))
     # the streaks round the sheet are one faint mark reaching across the frame from side to side,
     # heavier than the digit: it was taken for the digit (each read 7, 45 to 48 grey levels off)
     assert distance(plain, on_wood) < 3
