@@ -18,6 +18,7 @@ from app.predictors.ruled import LINE_MEND, Mask, without_box_outlines, without_
 
 ANALYSIS_SIDE = 384  # larger pictures are analysed on a reduced copy at most this big
 SPECK_SIZE = 0.1  # a loose straight line beside only dots or marks this small (of its size) is a 1
+ONE_WIDTH = 0.1  # a lone upright stroke this narrow (of the frame) from edge to edge is a 1, not a line
 NEAR = 0.2  # marks within this fraction of the digit's size from it are part of it (a 5's top)
 PART_MASS = 0.02  # ... if they hold at least this fraction of its ink
 PART_LEVEL = 2.5  # ... and their mean ink is within this factor of its own
@@ -72,9 +73,7 @@ def select_digit(ink: Grey, flat_paper: bool = False) -> tuple[Mask, Levels] | N
     """The mask of the digit's marks (ink above the low threshold) and the levels; None if no digit."""
     lv = levels(ink, flat_paper)
     candidate = ink > lv.low
-    mask = without_ruled_lines(candidate)
-    if mask is not candidate:  # mend the strokes a cleared line cut: its pixels right beside ink
-        mask = mask | (candidate & ndimage.binary_dilation(mask, EIGHT, LINE_MEND))
+    mask = _without_lines(candidate, ink, lv)
     labels, n = ndimage.label(mask, EIGHT)
     cleared = without_box_outlines(mask, labels)
     if cleared is not mask:  # a box the digit touched, its outline gone: the marks change
@@ -99,6 +98,23 @@ def select_digit(ink: Grey, flat_paper: bool = False) -> tuple[Mask, Levels] | N
         kept = choose_digit(found, labels.shape)
     selected = np.isin(labels, kept) if len(kept) > 1 else labels == kept[0]
     return selected, lv
+
+
+def _without_lines(candidate: Mask, ink: Grey, lv: Levels) -> Mask:
+    """The candidate ink with its ruled lines cleared, and the strokes they cut mended (the line's
+    pixels right beside the ink left). If that clears all the strong ink and it was one upright line,
+    at most ONE_WIDTH of the frame wide, the line was the digit: a 1 cropped to fill the frame, not a
+    sheet of ruled or squared paper with nothing on it (nor one line lying across the frame)."""
+    mask = without_ruled_lines(candidate)
+    if mask is candidate:
+        return mask
+    if not (ink[mask] > lv.high).any():
+        labels, n = ndimage.label(ink > lv.high, EIGHT)
+        if n == 1:
+            cols = ndimage.find_objects(labels)[0][1]
+            if cols.stop - cols.start <= ONE_WIDTH * ink.shape[1]:
+                return candidate
+    return mask | (candidate & ndimage.binary_dilation(mask, EIGHT, LINE_MEND))
 
 
 def _touches_border(mask: Mask) -> bool:

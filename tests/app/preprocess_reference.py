@@ -308,6 +308,7 @@ def levels(ink: Grey, flat_paper: bool = False) -> Levels:
 
 TEXTURE_MARGIN = 0.3  # ... more than a band beside it does there (a desk's grain inks them alike)
 RULED_GAP = 0.03  # ... and is cleared as far as it is inked from a side, across gaps this short
+ONE_WIDTH = 0.1  # a lone upright stroke from edge to edge this narrow (of the frame) is a 1
 FAINT_SPAN = 2.5  # a mark across the frame this many times fainter than another is not the digit
 MAX_TILT = np.tan(np.deg2rad(4.0))  # ruled lines are looked for up to this slope (a photo's tilt)
 
@@ -744,7 +745,17 @@ def select_digit(ink: Grey, flat_paper: bool = False) -> tuple[Mask, Levels] | N
     lv = levels(ink, flat_paper)
     candidate = ink > lv.low
     mask = without_ruled_lines(candidate)
-    if mask is not candidate:  # mend the strokes a cleared line cut: its pixels right beside ink
+    # All the strong ink cleared, and it was one mark at most ONE_WIDTH of the frame wide: the line
+    # was a 1 cropped to fill the frame, not ruled paper with nothing on it.
+    strong = ink > lv.high
+    parts, count = ndimage.label(strong, EIGHT)
+    lone_stroke = False
+    if mask is not candidate and not (mask & strong).any() and count == 1:
+        xs = np.nonzero(parts)[1]
+        lone_stroke = xs.max() - xs.min() + 1 <= ONE_WIDTH * ink.shape[1]
+    if lone_stroke:
+        mask = candidate
+    elif mask is not candidate:  # mend the strokes a cleared line cut: its pixels right beside ink
         mask = mask | (candidate & ndimage.binary_dilation(mask, EIGHT, LINE_MEND))
     mask = without_box_outlines(mask)
     labels, n = ndimage.label(mask, EIGHT)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from app.predictors.preprocess import decode_image, prepare_upload, to_mnist
+from app.predictors.preprocess import NoInkError, decode_image, prepare_upload, to_mnist
 
 SIZE = (360, 300)  # W, H
 FOUR = [(200, 70), (140, 190), (230, 190), (215, 120), (215, 250)]  # a "4" in one stroke
@@ -337,6 +337,32 @@ def test_a_wooden_desk_round_a_small_sheet_is_not_the_digit(label: int) -> None:
     # the streaks round the sheet are one faint mark reaching across the frame from side to side,
     # heavier than the digit: it was taken for the digit (each read 7, 45 to 48 grey levels off)
     assert distance(plain, on_wood) < 3
+
+
+@pytest.mark.parametrize(("paper", "height"), [("even", 0.97), ("light", 0.99)])
+def test_a_one_cropped_to_fill_the_frame_is_read_not_refused(paper: str, height: float) -> None:
+    from bench.strokes import drawn
+
+    plain = upload_form(drawn(1, (300, 400), 0.6, 0.03, paper))
+    tight = upload_form(drawn(1, (300, 400), height, 0.03, paper))
+    # the 1 runs from edge to edge, so it was cleared as a ruled line and nothing was left: a 422
+    # no_ink (NoInkError here). Alone and upright, the line is the digit.
+    assert distance(plain, tight) < 3
+
+
+@pytest.mark.parametrize("sheet", ["ruled", "squared", "one line across"])
+def test_ruled_paper_with_nothing_on_it_has_no_ink(sheet: str) -> None:
+    from training.marks import ruled_lines
+
+    paper = np.full((400, 300, 3), 240.0, np.float32)
+    if sheet == "one line across":
+        paper[200:203] = 150.0
+    else:
+        ruled_lines(paper, np.random.default_rng(0), squared=sheet == "squared")
+    buffer = io.BytesIO()
+    Image.fromarray(paper.astype(np.uint8)).save(buffer, "JPEG", quality=90)
+    with pytest.raises(NoInkError):
+        prepare_upload(buffer.getvalue(), 40_000_000)
 
 
 def test_a_faint_pencil_digit_wins_over_a_darker_dot() -> None:
