@@ -19,6 +19,7 @@ from app.predictors.ruled import LINE_MEND, Mask, without_box_outlines, without_
 ANALYSIS_SIDE = 384  # larger pictures are analysed on a reduced copy at most this big
 SPECK_SIZE = 0.1  # a loose straight line beside only dots or marks this small (of its size) is a 1
 ONE_WIDTH = 0.1  # a lone upright stroke this narrow (of the frame) from edge to edge is a 1, not a line
+FAINT_MARK, RIVAL_SIZE = 2.5, 0.3  # a mark this many times fainter than a stroke this big (of it)
 NEAR = 0.2  # marks within this fraction of the digit's size from it are part of it (a 5's top)
 PART_MASS = 0.02  # ... if they hold at least this fraction of its ink
 PART_LEVEL = 2.5  # ... and their mean ink is within this factor of its own
@@ -154,10 +155,15 @@ def choose_digit(found: list[Mark], shape: tuple[int, int]) -> list[int]:
         plausible += loose  # beside dots and specks only, a long straight stroke is a 1, not a line
     plausible = plausible or found  # nothing but border marks: the old behaviour
     h, w = shape
+    strokes = [(m.level, m.size) for m in plausible if not (m.filled or m.dash)]
 
     def weight(m: Mark) -> float:
         cy, cx = (m.box[0] + m.box[1]) / 2 / h - 0.5, (m.box[2] + m.box[3]) / 2 / w - 0.5
-        unlike = 0.25 if m.solid or m.dash else 1.0  # a blot or a dash beside a fainter digit
+        # A blot or a dash beside a fainter digit; a mark much fainter than strokes (a mark neither
+        # filling its box nor a dash) not much smaller (a desk's halo round a small sheet, beside the
+        # digit on it; a pen's dot or block beside a pencil digit is not such strokes).
+        faint = any(level > FAINT_MARK * m.level and size >= RIVAL_SIZE * m.size for level, size in strokes)
+        unlike = 0.25 if m.solid or m.dash or faint else 1.0
         return unlike * m.mass * (1.0 - 0.6 * min(1.0, 2.0 * float(np.hypot(cy, cx))))
 
     main = max(plausible, key=weight)

@@ -49,10 +49,15 @@ class Mark:
         return self.mass / max(self.area, 1)
 
     @property
+    def filled(self) -> bool:
+        """It fills most of its box, as no digit's strokes do but a straight 1's."""
+        return self.area > SOLID_FILL * (self.box[1] - self.box[0]) * (self.box[3] - self.box[2])
+
+    @property
     def solid(self) -> bool:
-        """A dot or a blot: it fills most of a squarish box, as no digit's strokes do."""
+        """A dot or a blot: it fills most of a squarish box."""
         bh, bw = self.box[1] - self.box[0], self.box[3] - self.box[2]
-        return self.area > SOLID_FILL * bh * bw and max(bh, bw) < 2.0 * min(bh, bw)
+        return self.filled and max(bh, bw) < 2.0 * min(bh, bw)
 
     @property
     def dash(self) -> bool:

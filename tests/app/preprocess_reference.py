@@ -308,6 +308,7 @@ def levels(ink: Grey, flat_paper: bool = False) -> Levels:
 
 TEXTURE_MARGIN = 0.3  # ... more than a band beside it does there (a desk's grain inks them alike)
 RULED_GAP = 0.03  # ... and is cleared as far as it is inked from a side, across gaps this short
+FAINT_MARK, RIVAL_SIZE = 2.5, 0.3  # a mark this many times fainter than a stroke this big (of it)
 ONE_WIDTH = 0.1  # a lone upright stroke from edge to edge this narrow (of the frame) is a 1
 FAINT_SPAN = 2.5  # a mark across the frame this many times fainter than another is not the digit
 MAX_TILT = np.tan(np.deg2rad(4.0))  # ruled lines are looked for up to this slope (a photo's tilt)
@@ -958,7 +959,16 @@ def choose_digit(found: list[Mark], shape: tuple[int, int]) -> list[int]:
 
     def weight(m: Mark) -> float:
         cy, cx = (m.box[0] + m.box[1]) / 2 / h - 0.5, (m.box[2] + m.box[3]) / 2 / w - 0.5
-        unlike = 0.25 if m.solid or m.dash else 1.0  # a blot or a dash beside a fainter digit
+        # A quarter for a blot or a dash beside a fainter digit, and for a mark beside a plausible
+        # mark that is not a dash, fills at most SOLID_FILL of its box, is at least RIVAL_SIZE of its
+        # size and FAINT_MARK times darker (a desk's halo round a small sheet, beside the digit).
+        darker = []
+        for r in plausible:
+            rh, rw = r.box[1] - r.box[0], r.box[3] - r.box[2]
+            stroke_like = not r.dash and r.area <= SOLID_FILL * rh * rw
+            if stroke_like and r.size >= RIVAL_SIZE * m.size and r.level > FAINT_MARK * m.level:
+                darker.append(r)
+        unlike = 0.25 if m.solid or m.dash or darker else 1.0
         return unlike * m.mass * (1.0 - 0.6 * min(1.0, 2.0 * float(np.hypot(cy, cx))))
 
     main = max(plausible, key=weight)

@@ -200,8 +200,11 @@ def test_sheets_on_a_desk_are_identical() -> None:
 def test_small_sheets_on_a_wooden_desk_are_identical() -> None:
     from bench.strokes import on_desk  # streaks of wood on both sides of the sheet, in line with a bar
 
-    for label, frame, sheet in itertools.product((0, 2, 7), ((300, 400), (750, 1000)), (0.4, 0.6)):
-        assert_same(on_desk(label, frame, 0.3, 0.03, sheet, 90, grain="across"))
+    grid = itertools.product((0, 2, 7), ((300, 400), (750, 1000)), (0.4, 0.6), ("across", "upright"))
+    for label, frame, sheet, grain in grid:
+        assert_same(on_desk(label, frame, 0.3, 0.03, sheet, 90, grain=grain))
+    for label in (1, 4):  # a light digit beside the halo of the desk round the sheet
+        assert_same(on_desk(label, (300, 400), 0.3, 0.03, 0.6, 90, grain="upright"))
 
 
 def test_sheets_leaving_a_desk_along_two_sides_are_identical() -> None:
