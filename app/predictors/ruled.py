@@ -97,7 +97,7 @@ def _ruled_pixels(view: Mask, rows: npt.NDArray[np.intp], x: npt.NDArray[np.floa
         solid = _solid(view, rows[on_line], x[on_line], d)
         beside = [x[(index >= lo - 1 + s) & (index <= hi + 1 + s)] for s in (-d, d)]
         if _reach(x[on_line][~solid], w, beside):
-            clear[on_line] = _from_sides(x[on_line], w)
+            clear[on_line] |= _from_sides(x[on_line], w)  # a pixel on two lines: cleared by either
     return clear
 
 
