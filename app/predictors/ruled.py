@@ -21,11 +21,11 @@ RULED_MIN_SIDE = 64  # smaller pictures are not photos of ruled paper
 RULED_SPAN, RULED_THICK = 0.6, 0.02
 RULED_EDGE, RULED_RUN = 0.04, 3  # ... and runs off a side: inks half of each of its last 3 x 4 %
 TEXTURE_MARGIN = 0.3  # ... more than a band beside it does there (a desk's grain inks them alike)
+RULED_GAP = 0.03  # ... and is cleared as far as it is inked from a side, across gaps this short
 # A box's outline: a mark at least OUTLINE_SIZE of the frame's shorter side, whose outermost rows
 # and columns ink OUTLINE_FULL of its width and height, in runs at most OUTLINE_THICK of its side
 # thick (the rest holds the digit that touches the box: OUTLINE_INNER of the mark's pixels at least).
 OUTLINE_SIZE, OUTLINE_FULL, OUTLINE_THICK, OUTLINE_INNER = 0.2, 0.85, 0.05, 0.1
-RULED_GAP = 0.03  # ... and is cleared as far as it is inked from a side, across gaps this short
 LINE_MEND = 3  # px: a cleared line's pixels this near the remaining ink are put back (the crossing)
 OUTLINE_CRUMB = 0.02  # what is left of the mark in pieces this small (of the rest) goes with the outline
 MAX_TILT = np.tan(np.deg2rad(4.0))  # ruled lines are looked for up to this slope (a photo's tilt)
@@ -106,8 +106,8 @@ def _from_sides(x: npt.NDArray[np.float64], w: int) -> Mask:
     the frame, across gaps of at most RULED_GAP of the width (the sides count as ink). A ruled line
     is inked all along; a desk's streaks on both sides of a small sheet are not, and the digit's bar
     between them, in line with them, is not part of them."""
-    cols = np.clip((x + w / 2).astype(np.int64), 0, w - 1)
-    inked = np.concatenate(([-1], np.flatnonzero(np.bincount(cols, minlength=w)), [w]))
+    cols = _columns(x, w)
+    inked = np.concatenate(([-1], np.flatnonzero(_inked_columns(x, w)), [w]))
     breaks = np.flatnonzero(np.diff(inked) - 1 > max(1, round(RULED_GAP * w)))  # gaps too long
     if breaks.size == 0:
         return np.ones(cols.size, bool)
@@ -154,8 +154,13 @@ def _reach(along: npt.NDArray[np.float64], w: int, beside: list[npt.NDArray[np.f
 def _inked_columns(x: npt.NDArray[np.float64], w: int) -> npt.NDArray[np.bool_]:
     """Which of the w columns hold at least one of the pixels (x from the centre)."""
     inked = np.zeros(w, bool)
-    inked[np.clip((x + w / 2).astype(np.int64), 0, w - 1)] = True
+    inked[_columns(x, w)] = True
     return inked
+
+
+def _columns(x: npt.NDArray[np.float64], w: int) -> npt.NDArray[np.int64]:
+    """The column of each pixel (x from the centre), within the frame."""
+    return np.clip((x + w / 2).astype(np.int64), 0, w - 1)
 
 
 def without_box_outlines(mask: Mask, labels: npt.NDArray[np.int32]) -> Mask:
