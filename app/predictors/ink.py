@@ -155,13 +155,14 @@ def choose_digit(found: list[Mark], shape: tuple[int, int]) -> list[int]:
         plausible += loose  # beside dots and specks only, a long straight stroke is a 1, not a line
     plausible = plausible or found  # nothing but border marks: the old behaviour
     h, w = shape
-    strokes = [(m.level, m.size) for m in plausible if not (m.filled or m.dash)]
+    strokes = [(m.level, m.size) for m in plausible if not m.dash and (m.upright or not m.filled)]
 
     def weight(m: Mark) -> float:
         cy, cx = (m.box[0] + m.box[1]) / 2 / h - 0.5, (m.box[2] + m.box[3]) / 2 / w - 0.5
         # A blot or a dash beside a fainter digit; a mark much fainter than strokes (a mark neither
-        # filling its box nor a dash) not much smaller (a desk's halo round a small sheet, beside the
-        # digit on it; a pen's dot or block beside a pencil digit is not such strokes).
+        # filling its box, unless upright as a 1, nor a dash) not much smaller (a desk's halo round a
+        # small sheet, beside the digit on it; a pen's dot or block beside a pencil digit is not such
+        # strokes).
         faint = any(level > FAINT_MARK * m.level and size >= RIVAL_SIZE * m.size for level, size in strokes)
         unlike = 0.25 if m.solid or m.dash or faint else 1.0
         return unlike * m.mass * (1.0 - 0.6 * min(1.0, 2.0 * float(np.hypot(cy, cx))))

@@ -60,6 +60,11 @@ class Mark:
         return self.filled and max(bh, bw) < 2.0 * min(bh, bw)
 
     @property
+    def upright(self) -> bool:
+        """A straight upright stroke (a 1): it fills its box, DASH times taller than wide."""
+        return self.filled and self.box[1] - self.box[0] >= DASH * (self.box[3] - self.box[2])
+
+    @property
     def dash(self) -> bool:
         """A dash or an underline: much wider than tall, as no digit is (a 7's bar is a part of one)."""
         return self.box[3] - self.box[2] >= DASH * (self.box[1] - self.box[0])

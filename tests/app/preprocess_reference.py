@@ -960,12 +960,13 @@ def choose_digit(found: list[Mark], shape: tuple[int, int]) -> list[int]:
     def weight(m: Mark) -> float:
         cy, cx = (m.box[0] + m.box[1]) / 2 / h - 0.5, (m.box[2] + m.box[3]) / 2 / w - 0.5
         # A quarter for a blot or a dash beside a fainter digit, and for a mark beside a plausible
-        # mark that is not a dash, fills at most SOLID_FILL of its box, is at least RIVAL_SIZE of its
-        # size and FAINT_MARK times darker (a desk's halo round a small sheet, beside the digit).
+        # mark that is not a dash, fills at most SOLID_FILL of its box (or stands DASH times taller
+        # than wide: a 1), is at least RIVAL_SIZE of its size and FAINT_MARK times darker (a desk's
+        # halo round a small sheet, beside the digit).
         darker = []
         for r in plausible:
             rh, rw = r.box[1] - r.box[0], r.box[3] - r.box[2]
-            stroke_like = not r.dash and r.area <= SOLID_FILL * rh * rw
+            stroke_like = not r.dash and (r.area <= SOLID_FILL * rh * rw or rh >= DASH * rw)
             if stroke_like and r.size >= RIVAL_SIZE * m.size and r.level > FAINT_MARK * m.level:
                 darker.append(r)
         unlike = 0.25 if m.solid or m.dash or darker else 1.0

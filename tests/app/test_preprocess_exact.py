@@ -205,6 +205,7 @@ def test_small_sheets_on_a_wooden_desk_are_identical() -> None:
         assert_same(on_desk(label, frame, 0.3, 0.03, sheet, 90, grain=grain))
     for label in (1, 4):  # a light digit beside the halo of the desk round the sheet
         assert_same(on_desk(label, (300, 400), 0.3, 0.03, 0.6, 90, grain="upright"))
+    assert_same(on_desk(1, (750, 1000), 0.35, 0.03, 0.6, 90, grain="upright"))  # a 1 fills its box
 
 
 def test_sheets_leaving_a_desk_along_two_sides_are_identical() -> None:
