@@ -40,28 +40,35 @@ def without_ruled_lines(mask: Mask) -> Mask:
     RULED_THICK of the frame thick and holding ink along RULED_SPAN of its width, whose pixels reach
     across RULED_SPAN of it and run off one side (`_reach`), is a ruled line: each is cleared
     at the one slope that fits it best. Then the same for columns.
+
+    A lone line, with no other in either direction, that runs off one side only and ends on paper
+    inside the frame is kept: ruled paper shows several lines, and a lone one ending on paper is a
+    tightly cropped digit's stem (a 4's, a 9's), not a line printed across a sheet.
     """
-    out = mask
     if min(mask.shape) < RULED_MIN_SIDE:
-        return out
+        return mask
     # Horizontal lines, then vertical ones (as horizontal lines of the transpose), both found in the
     # mask as it came: clearing one direction's lines first would cut gaps in the other's.
+    found = []
     for axis in (0, 1):
         view = mask if axis == 0 else mask.T
         rows, cols = np.nonzero(view)
         w = view.shape[1]
-        if rows.size < RULED_SPAN * w:
-            continue
-        clear = _ruled_pixels(view, rows, cols - w / 2)
-        if clear.any():
-            out = out.copy() if out is mask else out
-            target = out if axis == 0 else out.T
-            target[rows[clear], cols[clear]] = False
+        if rows.size >= RULED_SPAN * w:
+            found += [(axis, rows[line], cols[line]) for line in _ruled_pixels(view, rows, cols - w / 2)]
+    if len(found) == 1:
+        axis, rows, cols = found[0]
+        crossed = _inked_columns(cols - mask.shape[1 - axis] / 2, mask.shape[1 - axis])
+        if not (crossed[0] and crossed[-1]):  # a lone stroke ending on paper
+            return mask
+    out = mask.copy() if found else mask
+    for axis, rows, cols in found:  # a pixel on two lines: cleared by either
+        (out if axis == 0 else out.T)[rows, cols] = False
     return out
 
 
-def _ruled_pixels(view: Mask, rows: npt.NDArray[np.intp], x: npt.NDArray[np.float64]) -> Mask:
-    """Which of the ink pixels (rows, x from the centre) of `view` lie on a ruled line."""
+def _ruled_pixels(view: Mask, rows: npt.NDArray[np.intp], x: npt.NDArray[np.float64]) -> list[Mask]:
+    """Which of the ink pixels (rows, x from the centre) of `view` lie on each ruled line."""
     h, w = view.shape
     band = max(5, int(2 * RULED_THICK * h) | 1)
     offset = int(np.ceil(MAX_TILT * w / 2)) + 2
@@ -75,7 +82,7 @@ def _ruled_pixels(view: Mask, rows: npt.NDArray[np.intp], x: npt.NDArray[np.floa
         excess[k] = counts - ndimage.grey_opening(counts, size=band, mode="nearest")
     best = excess.max(axis=0)
     runs, n = ndimage.label(best >= RULED_SPAN * w)
-    clear = np.zeros(rows.size, bool)
+    lines = []
     for run in ndimage.find_objects(runs)[:n]:
         i = run[0].start + int(np.argmax(best[run]))  # the line's centre, and its best slope
         k = int(np.argmax(excess[:, i]))
@@ -97,21 +104,21 @@ def _ruled_pixels(view: Mask, rows: npt.NDArray[np.intp], x: npt.NDArray[np.floa
         solid = _solid(view, rows[on_line], x[on_line], d)
         beside = [x[(index >= lo - 1 + s) & (index <= hi + 1 + s)] for s in (-d, d)]
         if _reach(x[on_line][~solid], w, beside):
-            clear[on_line] |= _from_sides(x[on_line], w)  # a pixel on two lines: cleared by either
-    return clear
+            lines.append(_from_sides(x, on_line, w))
+    return lines
 
 
-def _from_sides(x: npt.NDArray[np.float64], w: int) -> Mask:
-    """Which of a line's pixels (x from the centre) lie on its run of inked columns from a side of
-    the frame, across gaps of at most RULED_GAP of the width (the sides count as ink). A ruled line
-    is inked all along; a desk's streaks on both sides of a small sheet are not, and the digit's bar
-    between them, in line with them, is not part of them."""
-    cols = _columns(x, w)
-    inked = np.concatenate(([-1], np.flatnonzero(_inked_columns(x, w)), [w]))
+def _from_sides(x: npt.NDArray[np.float64], on_line: Mask, w: int) -> Mask:
+    """Which of the pixels (x from the centre) lie on a line (those `on_line`) and on its run of
+    inked columns from a side of the frame, across gaps of at most RULED_GAP of the width (the sides
+    count as ink). A ruled line is inked all along; a desk's streaks on both sides of a small sheet
+    are not, and the digit's bar between them, in line with them, is not part of them."""
+    inked = np.concatenate(([-1], np.flatnonzero(_inked_columns(x[on_line], w)), [w]))
     breaks = np.flatnonzero(np.diff(inked) - 1 > max(1, round(RULED_GAP * w)))  # gaps too long
     if breaks.size == 0:
-        return np.ones(cols.size, bool)
-    return (cols <= inked[breaks[0]]) | (cols >= inked[breaks[-1] + 1])
+        return on_line
+    cols = _columns(x, w)
+    return on_line & ((cols <= inked[breaks[0]]) | (cols >= inked[breaks[-1] + 1]))
 
 
 def _solid(view: Mask, rows: npt.NDArray[np.intp], x: npt.NDArray[np.float64], d: int) -> Mask:

@@ -323,27 +323,35 @@ def without_ruled_lines(mask: Mask) -> Mask:
     RULED_THICK of the frame thick and holding ink along RULED_SPAN of its width, whose pixels reach
     across RULED_SPAN of it and run off one side, is a ruled line: each is cleared at the one slope
     that fits it best. Then the same for columns, found in the mask as it came (not after clearing
-    the rows' lines, which cuts gaps in the columns' lines).
+    the rows' lines, which cuts gaps in the columns' lines). The one line found in the frame, in
+    either direction, is left when what would be cleared of it misses the first or the last column
+    of its direction: a tight crop's stem ending on paper, not ruled paper (which shows several).
     """
-    out = mask
     if min(mask.shape) < RULED_MIN_SIDE:
-        return out
+        return mask
+    lines = []  # (axis, rows, columns) of each line's pixels to clear
     for axis in (0, 1):  # horizontal lines, then vertical ones (as horizontal lines of the transpose)
         view = mask if axis == 0 else mask.T
         rows, cols = np.nonzero(view)
         w = view.shape[1]
         if rows.size < RULED_SPAN * w:
             continue
-        clear = _ruled_pixels(view, rows, cols - w / 2)
-        if clear.any():
-            out = out.copy() if out is mask else out
-            target = out if axis == 0 else out.T
-            target[rows[clear], cols[clear]] = False
+        for clear in _ruled_pixels(view, rows, cols - w / 2):
+            lines.append((axis, rows[clear], cols[clear]))
+    if len(lines) == 1:
+        axis, rows, cols = lines[0]
+        last = (mask if axis == 0 else mask.T).shape[1] - 1
+        if cols.size == 0 or int(cols.min()) > 0 or int(cols.max()) < last:
+            return mask
+    out = mask.copy()
+    for axis, rows, cols in lines:
+        target = out if axis == 0 else out.T
+        target[rows, cols] = False
     return out
 
 
-def _ruled_pixels(view: Mask, rows: npt.NDArray[np.intp], x: npt.NDArray[np.float64]) -> Mask:
-    """Which of the ink pixels (rows, x from the centre) of `view` lie on a ruled line."""
+def _ruled_pixels(view: Mask, rows: npt.NDArray[np.intp], x: npt.NDArray[np.float64]) -> list[Mask]:
+    """Which of the ink pixels (rows, x from the centre) of `view` lie on each ruled line."""
     h, w = view.shape
     band = max(5, int(2 * RULED_THICK * h) | 1)
     offset = int(np.ceil(MAX_TILT * w / 2)) + 2
@@ -357,7 +365,7 @@ def _ruled_pixels(view: Mask, rows: npt.NDArray[np.intp], x: npt.NDArray[np.floa
         excess[k] = counts - ndimage.grey_opening(counts, size=band, mode="nearest")
     best = excess.max(axis=0)
     runs, n = ndimage.label(best >= RULED_SPAN * w)
-    clear = np.zeros(rows.size, bool)
+    lines = []
     for run in ndimage.find_objects(runs)[:n]:
         i = run[0].start + int(np.argmax(best[run]))  # the line's centre, and its best slope
         k = int(np.argmax(excess[:, i]))
@@ -416,9 +424,9 @@ def _ruled_pixels(view: Mask, rows: npt.NDArray[np.intp], x: npt.NDArray[np.floa
                     and all(c >= near / 2 for c in stretches)
                     and own - texture >= TEXTURE_MARGIN
                 ):
-                    clear |= _inked_from_a_side(x, on_line, w)
+                    lines.append(_inked_from_a_side(x, on_line, w))
                     break
-    return clear
+    return lines
 
 
 def _inked_from_a_side(x: npt.NDArray[np.float64], on_line: Mask, w: int) -> Mask:
