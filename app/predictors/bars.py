@@ -16,6 +16,8 @@ from app.predictors.paper import EIGHT, Grey
 from app.predictors.ruled import Mask
 
 Contact = tuple[tuple[float, float], tuple[float, float], float]  # centre, inward normal, length (px)
+# The side facing each side's inward normal (sides: 0 top, 1 bottom, 2 left, 3 right)
+OPPOSITE = {(1.0, 0.0): 1, (-1.0, 0.0): 0, (0.0, 1.0): 3, (0.0, -1.0): 2}
 
 BAR_MIN_SIDE = 64  # smaller pictures (MNIST form, icons) are not photos with things at their border
 MAX_CONTACT = 0.15  # of the shorter side: a longer contact is a strip lying along the border
@@ -37,7 +39,9 @@ def without_border_bars(
 
     On flat paper (a drawing made on a screen) nothing lies across the border but what was drawn: a
     stroke drawn into the canvas's edge is the digit's. There only a bar that crosses the frame,
-    from one side to another, is cut; strips along a side are cut as on a photo.
+    from one side to another, is cut; strips along a side are cut as on a photo. A bar of a mark
+    that lies along no side is left when the rest of the mark, not the bar, reaches the side facing
+    the bar's: the digit fills the frame from side to side (a tight crop's stem), no pen lies there.
     """
     h, w = mask.shape
     if min(h, w) < BAR_MIN_SIDE:
@@ -54,7 +58,10 @@ def without_border_bars(
         for start, normal, width in ends:
             local = (start[0] - rows.start, start[1] - cols.start)
             bar = _bar(mark, ink[window], local, normal, width, min(h, w))
-            if not flat_paper or _sides_touched(bar, window, (h, w)) >= 2:
+            touched, far = _touched(bar, window, (h, w)), OPPOSITE[normal]
+            if not (along_sides or touched[far]) and _touched(mark & ~bar, window, (h, w))[far]:
+                continue  # the rest, not the bar, reaches the far side: a digit cropped tight (a 9's stem)
+            if not flat_paper or sum(touched) >= 2:
                 bars |= bar
         rest = _pieces_kept(mark & ~bars) if bars.any() else None
         if rest is not None and np.count_nonzero(rest) >= KEEP * np.count_nonzero(mark & ~strips):
@@ -63,16 +70,15 @@ def without_border_bars(
     return out
 
 
-def _sides_touched(part: Mask, window: tuple[slice, slice], shape: tuple[int, int]) -> int:
-    """How many of the frame's sides `part` (a mask of the window `window` of the frame) touches."""
+def _touched(part: Mask, window: tuple[slice, slice], shape: tuple[int, int]) -> tuple[bool, ...]:
+    """Which of the frame's sides (top, bottom, left, right) `part` (a mask of the window `window` of
+    the frame) touches."""
     rows, cols = window
-    return sum(
-        (
-            rows.start == 0 and bool(part[0].any()),
-            rows.stop == shape[0] and bool(part[-1].any()),
-            cols.start == 0 and bool(part[:, 0].any()),
-            cols.stop == shape[1] and bool(part[:, -1].any()),
-        )
+    return (
+        rows.start == 0 and bool(part[0].any()),
+        rows.stop == shape[0] and bool(part[-1].any()),
+        cols.start == 0 and bool(part[:, 0].any()),
+        cols.stop == shape[1] and bool(part[:, -1].any()),
     )
 
 

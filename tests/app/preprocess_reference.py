@@ -567,7 +567,8 @@ def without_border_bars(
         rows, cols = boxes[label - 1]
         window = (slice(rows.start, rows.stop), slice(cols.start, cols.stop))
         mark = labels[window] == label
-        strips = _strips(mark, _long_contacts(labels, label))
+        long_contacts = _long_contacts(labels, label)
+        strips = _strips(mark, long_contacts)
         bars = strips.copy()
         for start, normal, width in _contacts(labels, label, h, w):
             local = (start[0] - rows.start, start[1] - cols.start)
@@ -576,6 +577,15 @@ def without_border_bars(
             ys, xs = ys + rows.start, xs + cols.start  # in the frame
             sides = {0 for y in ys if y == 0} | {1 for y in ys if y == h - 1}
             sides |= {2 for x in xs if x == 0} | {3 for x in xs if x == w - 1}
+            # A mark lying along no side whose rest, without the bar, touches the side facing the
+            # bar's, which the bar does not reach: the digit fills the frame from side to side (a
+            # tight crop's stem), no pen lies there.
+            ry, rx = np.nonzero(mark & ~bar)
+            ry, rx = ry + rows.start, rx + cols.start
+            far = {(1.0, 0.0): 1, (-1.0, 0.0): 0, (0.0, 1.0): 3}.get(normal, 2)
+            facing = {(1.0, 0.0): ry == h - 1, (-1.0, 0.0): ry == 0, (0.0, 1.0): rx == w - 1}
+            if not long_contacts and far not in sides and facing.get(normal, rx == 0).any():
+                continue
             if not flat_paper or len(sides) >= 2:
                 bars |= bar
         rest = _pieces_kept(mark & ~bars) if bars.any() else None
