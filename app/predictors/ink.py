@@ -17,13 +17,13 @@ from app.predictors.paper import EIGHT, Grey, Levels, levels, otsu
 from app.predictors.ruled import LINE_MEND, Mask, without_box_outlines, without_ruled_lines
 
 ANALYSIS_SIDE = 384  # larger pictures are analysed on a reduced copy at most this big
-SPECK_SIZE = 0.1  # a loose straight line beside only dots or marks this small (of its size) is a 1
 ONE_WIDTH = 0.1  # a lone upright stroke this narrow (of the frame) from edge to edge is a 1, not a line
 FAINT_MARK, RIVAL_SIZE = 2.5, 0.3  # a mark this many times fainter than a stroke this big (of it)
 NEAR = 0.2  # marks within this fraction of the digit's size from it are part of it (a 5's top)
 PART_MASS = 0.02  # ... if they hold at least this fraction of its ink
 PART_LEVEL = 2.5  # ... and their mean ink is within this factor of its own
 RELATIVE = 0.12  # of the digit's strongest ink: weaker pixels are shading or texture, not strokes
+TIGHT_SHARE = 0.25  # plausible marks this light (of a border mark that fills the frame) are its specks
 
 
 def digit_ink(ink: Grey, flat_paper: bool = False) -> tuple[Grey, float] | None:
@@ -143,15 +143,22 @@ def split_junk(
     return labels
 
 
+def _plausible(found: list[Mark]) -> list[Mark]:
+    """The marks that may be the digit: those not junk, and the heaviest border mark that fills the
+    frame (`Mark.fills_frame`) when they hold under TIGHT_SHARE of its ink: then they are specks (a
+    5's dot) beside a digit cropped tight, which touches the border as a border object does."""
+    plausible = [m for m in found if not m.junk]
+    crop = max((m for m in found if m.fills_frame), key=lambda m: m.mass, default=None)
+    if crop is not None and sum(m.mass for m in plausible) < TIGHT_SHARE * crop.mass:
+        plausible.append(crop)
+    return plausible
+
+
 def choose_digit(found: list[Mark], shape: tuple[int, int]) -> list[int]:
     """Labels of the digit's marks: the heaviest plausible mark (central ones preferred) and its parts."""
-    plausible = [m for m in found if not m.junk]
+    plausible = _plausible(found)
     loose = [m for m in found if m.loose_line]
-    if (
-        plausible
-        and loose
-        and all(m.solid or m.size < SPECK_SIZE * max(x.size for x in loose) for m in plausible)
-    ):
+    if plausible and loose and all(m.speck_beside(max(x.size for x in loose)) for m in plausible):
         plausible += loose  # beside dots and specks only, a long straight stroke is a 1, not a line
     plausible = plausible or found  # nothing but border marks: the old behaviour
     h, w = shape

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
-from app.predictors.paper import Grey, Levels
+from app.predictors.paper import EIGHT, Grey, Levels
 from app.predictors.ruled import Mask
 
 # A mark touching the border is not the digit when it touches it along this fraction of the shorter
@@ -30,6 +30,12 @@ SOLID_FILL = 0.7  # a squarish mark filling this much of its box is a dot or a b
 DASH = 3.0  # a mark this many times wider than tall is a dash or an underline, not a digit alone
 FAINT_SPAN = 2.5  # a mark across the frame this many times fainter than another is not the digit
 SPECK_MASS = 0.005  # marks with less than this fraction of the heaviest one's ink are specks
+SPECK_SIZE = 0.1  # a dot, or a mark this small (of another's size), is a speck beside that one
+# A border mark that may be a digit cropped to fill the frame: it fills at most TIGHT_FILL of its
+# box, which spans TIGHT_SPAN of the frame's height or width; it is not straight, and it meets the
+# border in 1 to TIGHT_CROSSINGS runs, along no side for more than TIGHT_ALONG of it.
+TIGHT_FILL, TIGHT_SPAN, TIGHT_CROSSINGS, TIGHT_ALONG = 0.65, 0.8, 6, 0.6
+TIGHT_NEAR = 0.15  # ... and the plausible marks beside it lie this near its strokes (of the shorter side)
 
 
 @dataclass
@@ -42,6 +48,7 @@ class Mark:
     junk: bool
     area: int  # pixels
     loose_line: bool = False  # junk only as a long straight line clear of the border (or an upright 1)
+    fills_frame: bool = False  # junk, but drawn in strokes from border to border: a digit cropped tight
 
     @property
     def level(self) -> float:
@@ -63,6 +70,10 @@ class Mark:
     def upright(self) -> bool:
         """A straight upright stroke (a 1): it fills its box, DASH times taller than wide."""
         return self.filled and self.box[1] - self.box[0] >= DASH * (self.box[3] - self.box[2])
+
+    def speck_beside(self, size: int) -> bool:
+        """A dot, or a mark under SPECK_SIZE of `size` (another mark's): a speck beside that one."""
+        return self.solid or self.size < SPECK_SIZE * size
 
     @property
     def dash(self) -> bool:
@@ -129,7 +140,41 @@ def marks(labels: npt.NDArray[np.int32], ink: Grey, lv: Levels) -> list[Mark]:
         out.append(Mark(label, float(m), box, bool(touching or framing or line), int(areas[label]), loose))
     _flag_frames(labels, out, min(h, w))
     _flag_faint_spans(out, (h, w))
+    _flag_cropped_digits(labels, out)
     return out
+
+
+def _flag_cropped_digits(labels: npt.NDArray[np.int32], found: list[Mark]) -> None:
+    """Set `fills_frame`, in place, on each junk mark that may be a digit cropped to fill the frame:
+    drawn in strokes from border to border (`_fills_frame`), with every plausible mark a speck beside
+    it or within TIGHT_NEAR of the frame's shorter side of its strokes (a 5's dot, a piece of it, a
+    stray dot of pen; a small digit inside a box or a circle that the frame cuts is neither)."""
+    plausible = [m for m in found if not m.junk]
+    reach = max(2, round(TIGHT_NEAR * min(labels.shape)))
+    for m in found:
+        if m.junk and not m.loose_line and _fills_frame(labels, m):
+            near = ndimage.binary_dilation(labels == m.label, EIGHT, reach)
+            m.fills_frame = all(p.speck_beside(m.size) or near[labels == p.label].any() for p in plausible)
+
+
+def _fills_frame(labels: npt.NDArray[np.int32], m: Mark) -> bool:
+    """Whether a mark is drawn in strokes from border to border, as a digit cropped to fill the
+    frame is: it meets the border, but does not lie along it (a desk round a sheet, a shadow, a
+    vignette's ring, a strip of table) nor cross it many times (squared paper), and it is not
+    straight (a pen)."""
+    h, w = labels.shape
+    bh, bw = m.box[1] - m.box[0], m.box[3] - m.box[2]
+    if m.area > TIGHT_FILL * bh * bw or max(bh / h, bw / w) < TIGHT_SPAN:
+        return False
+    runs = 0
+    for side in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
+        on = side == m.label
+        if np.count_nonzero(on) > TIGHT_ALONG * on.size:
+            return False
+        runs += int(on[0]) + int(np.count_nonzero(on[1:] & ~on[:-1]))
+    if not 0 < runs <= TIGHT_CROSSINGS:
+        return False
+    return _straightness(labels[m.box[0] : m.box[1], m.box[2] : m.box[3]] == m.label) >= STRAIGHT
 
 
 def _border_contact(labels: npt.NDArray[np.int32], ink: Grey, lv: Levels, count: int) -> npt.NDArray[np.intp]:

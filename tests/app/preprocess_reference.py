@@ -66,6 +66,10 @@ SOLID_FILL = 0.7  # a squarish mark filling this much of its box is a dot or a b
 DASH = 3.0  # a mark this many times wider than tall is a dash or an underline, not a digit alone
 SPECK_MASS = 0.005  # marks with less than this fraction of the heaviest one's ink are specks
 RELATIVE = 0.12  # of the digit's strongest ink: weaker pixels are shading or texture, not strokes
+TIGHT_FILL, TIGHT_SPAN = 0.65, 0.8  # a digit cropped tight: strokes filling this much of its box at most,
+TIGHT_CROSSINGS, TIGHT_ALONG = 6, 0.6  # which spans this much of the frame, crossing its edge so often
+TIGHT_SHARE = 0.25  # beside plausible marks holding this fraction of its ink at most
+TIGHT_NEAR = 0.15  # ... each near its strokes (of the frame's shorter side)
 EIGHT = np.ones((3, 3), bool)  # 8-connectivity
 
 
@@ -834,6 +838,7 @@ class Mark:
     junk: bool
     area: int = 1
     loose_line: bool = False  # junk only for being a long straight line clear of the border
+    fills_frame: bool = False  # junk, but maybe a digit cropped to fill the frame
 
     @property
     def level(self) -> float:
@@ -961,12 +966,57 @@ def marks(labels: npt.NDArray[np.int32], ink: Grey, lv: Levels) -> list[Mark]:
             across = (left == 0 and right == w) or (top == 0 and bottom == h)
             if across and FAINT_SPAN * m.mass / max(m.area, 1) < darkest:
                 m.junk = True
+    # A junk mark but a loose line may be a digit cropped to fill the frame: its pixels fill at most
+    # TIGHT_FILL of its box, which spans TIGHT_SPAN of the frame's height or width; it meets the
+    # frame's outermost rows and columns in 1 to TIGHT_CROSSINGS runs, inking none of them over
+    # TIGHT_ALONG of its length (a desk round a sheet, a shadow, a strip lie along a side); it is
+    # not straight (a pen); and every plausible mark is a dot, under SPECK_SIZE of its size, or has a
+    # pixel within TIGHT_NEAR of the frame's shorter side of its pixels (8-connected steps): no small
+    # digit in a circle the frame cuts.
+    plausible = [m for m in out if not m.junk]
+    steps = max(2, round(TIGHT_NEAR * min(h, w)))
+    for m in out:
+        top, bottom, left, right = m.box
+        bh, bw = bottom - top, right - left
+        if not m.junk or m.loose_line or m.area > TIGHT_FILL * bh * bw:
+            continue
+        if bh < TIGHT_SPAN * h and bw < TIGHT_SPAN * w:
+            continue
+        runs, along = 0, 0.0
+        for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
+            on = (edge == m.label).tolist()
+            along = max(along, sum(on) / len(on))
+            runs += sum(1 for i, v in enumerate(on) if v and (i == 0 or not on[i - 1]))
+        if along > TIGHT_ALONG or not 1 <= runs <= TIGHT_CROSSINGS:
+            continue
+        if _spread(labels[top:bottom, left:right] == m.label) >= STRAIGHT:
+            grown = ndimage.binary_dilation(labels == m.label, np.ones((3, 3), bool), steps)
+            m.fills_frame = all(
+                p.solid or p.size < SPECK_SIZE * m.size or bool(np.any(grown & (labels == p.label)))
+                for p in plausible
+            )
     return out
+
+
+def _spread(mark: Mask) -> float:
+    """Root of the ratio of the smaller to the larger principal second moment of the pixels."""
+    ys, xs = np.nonzero(mark)
+    vy, vx = float(np.var(ys)), float(np.var(xs))
+    cv = float(np.mean((ys - ys.mean()) * (xs - xs.mean())))
+    half, root = (vy + vx) / 2, float(np.hypot((vy - vx) / 2, cv))
+    return float(np.sqrt(max(half - root, 0.0) / max(half + root, 1e-9)))
 
 
 def choose_digit(found: list[Mark], shape: tuple[int, int]) -> list[int]:
     """Labels of the digit's marks: the heaviest plausible mark (central ones preferred) and its parts."""
     plausible = [m for m in found if not m.junk]
+    # The heaviest mark that may be a digit filling the frame is plausible when the plausible marks
+    # hold under TIGHT_SHARE of its ink: they are specks beside it (a 5's dot, a piece of it).
+    crops = [m for m in found if m.fills_frame]
+    if crops:
+        crop = max(crops, key=lambda m: m.mass)
+        if sum(m.mass for m in plausible) < TIGHT_SHARE * crop.mass:
+            plausible = [*plausible, crop]
     # Beside nothing but dots and specks (marks under SPECK_SIZE of its size), a long straight stroke
     # clear of the border is an upright 1 cropped tight, not a ruled line.
     longest = max((m.size for m in found if m.loose_line), default=0)

@@ -222,6 +222,19 @@ def test_digits_beside_a_stray_dot_are_identical() -> None:
         assert_same(dotted(label, (750, 1000), height, 0.03, "even", corner))
 
 
+def test_fat_digits_cropped_to_fill_the_frame_are_identical() -> None:
+    from bench.strokes import boxed, dotted, drawn  # border objects by their contact, beside a dot
+
+    for label, pen, paper_kind, corner in itertools.product(
+        (1, 7), (0.1, 0.14), ("even", "grain"), (True, False)
+    ):
+        assert_same(dotted(label, (300, 400), 0.99, pen, paper_kind, corner))
+    for label in (0, 4, 9):
+        assert_same(drawn(label, (300, 400), 0.99, 0.14, "grain"))
+    for label, frame in itertools.product((0, 2, 7), ((300, 400), (400, 300))):  # no digit filling
+        assert_same(boxed(label, frame, 0.25, 0.02, 1.05, 0.02, "circle"))  # a circle the frame cuts
+
+
 def test_underexposed_photos_are_identical() -> None:
     from bench.strokes import dim  # the paper at 96, not 240
 

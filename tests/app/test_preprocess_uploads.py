@@ -405,6 +405,23 @@ def test_a_digit_wins_over_the_fainter_halo_of_a_wooden_desk(
     assert distance(plain, on_wood) < 3
 
 
+@pytest.mark.parametrize(
+    ("label", "pen", "paper_kind", "corner"),
+    [(7, 0.1, "even", False), (7, 0.14, "grain", True), (1, 0.1, "grain", True)],
+)
+def test_a_fat_digit_cropped_to_fill_the_frame_wins_over_a_dot(
+    label: int, pen: float, paper_kind: str, corner: bool
+) -> None:
+    from bench.strokes import dotted, drawn
+
+    plain = upload_form(drawn(label, (300, 400), 0.99, pen, paper_kind))
+    dot = upload_form(dotted(label, (300, 400), 0.99, pen, paper_kind, corner))
+    # the digit touches the border along more than 12 % of the frame and its box covers most of it,
+    # so it was a border object, and the dot was the only plausible mark: it became the digit (the 7s
+    # and the 1 read 4: 79.0, 44.7 and 41.2 grey levels off)
+    assert distance(plain, dot) < 4
+
+
 def test_a_faint_pencil_digit_wins_over_a_darker_dot() -> None:
     faint = drawing(ink=185, width=5)  # 60 levels below the paper
     with_dot = faint.copy()
