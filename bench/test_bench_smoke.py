@@ -56,3 +56,22 @@ def test_http_bench_quick_runs_every_case(tmp_path: Path) -> None:
             assert case["requests"] > 0 and case["errors"] == 0
             assert 0 < case["p50_ms"] <= case["p90_ms"] <= case["p99_ms"]
     assert "service digit / baseline digit" in report["ratios"]
+
+
+def test_tight_crops_fill_the_frame() -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from bench import tight
+
+    digit = np.zeros((28, 28), np.uint8)
+    digit[4:24, 12:17] = 255  # a 1: 20 rows, 5 columns of ink
+    made = list(tight.uploads(np.stack([digit] * 4), np.ones(4, np.int64), 3, seed=0))
+    assert [(paper, label) for paper, label, _ in made] == [("even", 1), ("light", 1), ("grain", 1)]
+    for i, (_, _, data) in enumerate(made):
+        grey = np.asarray(Image.open(io.BytesIO(data)).convert("L"))
+        assert grey.shape == ((300, 400), (400, 300))[i % 2]  # (H, W), alternately
+        inked = np.flatnonzero((grey < 100).any(axis=1))
+        assert 0.85 * grey.shape[0] - 2 <= inked[-1] - inked[0] + 1 <= grey.shape[0]
