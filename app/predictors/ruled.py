@@ -57,10 +57,9 @@ def without_ruled_lines(mask: Mask) -> Mask:
         if rows.size >= RULED_SPAN * w:
             found += [(axis, rows[line], cols[line]) for line in _ruled_pixels(view, rows, cols - w / 2)]
     if len(found) == 1:
-        axis, rows, cols = found[0]
-        crossed = _inked_columns(cols - mask.shape[1 - axis] / 2, mask.shape[1 - axis])
-        if not (crossed[0] and crossed[-1]):  # a lone stroke ending on paper
-            return mask
+        axis, _, cols = found[0]
+        if cols.size == 0 or cols.min() > 0 or cols.max() < mask.shape[1 - axis] - 1:
+            return mask  # a lone stroke ending on paper
     out = mask.copy() if found else mask
     for axis, rows, cols in found:  # a pixel on two lines: cleared by either
         (out if axis == 0 else out.T)[rows, cols] = False
