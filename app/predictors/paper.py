@@ -19,7 +19,6 @@ Grey = npt.NDArray[np.float32]
 PAPER_SIDE = 96  # the paper level is estimated on a copy at most this many pixels on a side
 PAPER_WINDOW = (0.15, 0.45)  # ... with a window between these fractions of its longer side ...
 STROKE_WINDOWS = 3.0  # ... and this many stroke widths: wider than any stroke, not much wider
-WIDE_STROKE = 0.2  # strokes this wide (of the narrowest window) are measured again in the widest
 PAPER_NEAR = 0.05  # ... then re-estimated between the strokes, where this much of the Gaussian is paper
 STEP = 16.0  # a change of the paper level between neighbouring reduced pixels this big is a step
 RAMP = 1.0  # the steepest shading the paper level follows past the frame's edge: 0..255 over its side
@@ -181,25 +180,17 @@ def _closing_window(small: Grey, light_paper: bool) -> int:
     """
     side = max(small.shape)
     narrow = max(3, int(PAPER_WINDOW[0] * side) | 1)
-    width = _stroke_width(small, light_paper, narrow)
-    if width >= WIDE_STROKE * narrow:  # the narrow closing may not have closed them: look wider
-        width = _stroke_width(small, light_paper, max(3, int(PAPER_WINDOW[1] * side) | 1))
-    k = int(np.clip(STROKE_WINDOWS * width, PAPER_WINDOW[0] * side, PAPER_WINDOW[1] * side))
-    return max(3, k | 1)
-
-
-def _stroke_width(small: Grey, light_paper: bool, window: int) -> float:
-    """The strokes' width (px of `small`): twice their area over their edge, on the residue of a
-    closing `window` wide, where they stand out by half the most."""
     first, second = (np.maximum, np.minimum) if light_paper else (np.minimum, np.maximum)
-    closed = _rank_filter(_rank_filter(small, window, first), window, second)
+    closed = _rank_filter(_rank_filter(small, narrow, first), narrow, second)
     contrast = closed - small if light_paper else small - closed
     top = float(contrast.max())
     inked = contrast > 0.5 * top if top > 0 else contrast > 0
     inner = inked[1:-1, 1:-1] & inked[:-2, 1:-1] & inked[2:, 1:-1] & inked[1:-1, :-2] & inked[1:-1, 2:]
     area = np.count_nonzero(inked)
     edge = area - np.count_nonzero(inner)
-    return 2.0 * area / edge if edge else 1.0  # a line w wide: w
+    width = 2.0 * area / edge if edge else 1.0  # a line w wide: w
+    k = int(np.clip(STROKE_WINDOWS * width, PAPER_WINDOW[0] * side, PAPER_WINDOW[1] * side))
+    return max(3, k | 1)
 
 
 def _rank_filter(x: Grey, k: int, reduce: np.ufunc, extend: bool = False) -> Grey:

@@ -422,17 +422,6 @@ def test_a_fat_digit_cropped_to_fill_the_frame_wins_over_a_dot(
     assert distance(plain, dot) < 4
 
 
-def test_a_thick_stroke_cropped_tight_under_dimming_light_is_not_hollowed() -> None:
-    from bench.strokes import drawn
-
-    plain = upload_form(drawn(1, (300, 400), 0.6, 0.2, "even"))
-    tight = upload_form(drawn(1, (300, 400), 0.97, 0.2, "light"))
-    # a stroke 20 % of the digit's height, filling the frame: the narrow closing that measures the
-    # strokes' width did not close it, the paper level's window came out too small, the paper level
-    # rose inside the stroke and only its edges stayed (32.3 grey levels off)
-    assert distance(plain, tight) < 5
-
-
 def test_a_faint_pencil_digit_wins_over_a_darker_dot() -> None:
     faint = drawing(ink=185, width=5)  # 60 levels below the paper
     with_dot = faint.copy()
