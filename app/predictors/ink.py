@@ -91,7 +91,9 @@ def select_digit(ink: Grey, flat_paper: bool = False) -> tuple[Mask, Levels] | N
         if cleared is not mask:  # a pen or a strip's edge cut off the digit it touched
             labels, n = ndimage.label(cleared, EIGHT)
             found = marks(labels, ink, lv) if n else []
-        if found and all(m.junk for m in found):  # the digit may be merged with a shadow or a border
+        # All junk: the digit may be merged with a shadow or a border, unless a mark is drawn from
+        # border to border (a digit cropped tight, which splitting at its own level would cut up).
+        if found and all(m.junk and not m.fills_frame for m in found):
             labels = split_junk(labels, ink, found, lv)
             found = marks(labels, ink, lv)
         if not found:

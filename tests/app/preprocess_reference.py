@@ -793,7 +793,8 @@ def select_digit(ink: Grey, flat_paper: bool = False) -> tuple[Mask, Levels] | N
         if cleared is not mask:  # a pen or a strip's edge cut off the digit it touched
             labels, n = ndimage.label(cleared, EIGHT)
             found = marks(labels, ink, lv) if n else []
-        if found and all(m.junk for m in found):  # the digit may be merged with a shadow or a border
+        tight = any(m.fills_frame for m in found)  # a digit cropped to fill the frame is not split
+        if found and not tight and all(m.junk for m in found):  # a digit merged with a shadow?
             labels = split_junk(labels, ink, found, lv)
             found = marks(labels, ink, lv)
         if not found:

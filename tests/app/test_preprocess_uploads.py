@@ -11,7 +11,7 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 from app.predictors.preprocess import NoInkError, decode_image, prepare_upload, to_mnist
 
@@ -420,6 +420,34 @@ def test_a_fat_digit_cropped_to_fill_the_frame_wins_over_a_dot(
     # so it was a border object, and the dot was the only plausible mark: it became the digit (the 7s
     # and the 1 read 4: 79.0, 44.7 and 41.2 grey levels off)
     assert distance(plain, dot) < 4
+
+
+def _thick_three(frame: tuple[int, int], pad: tuple[int, int], grain: float) -> bytes:
+    """A JPEG of a thick 3 (strokes 8 % of the frame's shorter side) drawn to fill `frame` (W, H),
+    with `pad` (x, y) px of paper added round it, on paper with `grain`."""
+    w, h = frame
+    cover = Image.new("L", frame, 255)
+    points = [(0.15, 0.12), (0.6, 0.02), (0.85, 0.2), (0.5, 0.47), (0.88, 0.7), (0.6, 0.97), (0.1, 0.88)]
+    ImageDraw.Draw(cover).line(
+        [(x * w, y * h) for x, y in points], fill=0, width=int(0.08 * min(w, h)), joint="curve"
+    )
+    ink = 1.0 - np.asarray(cover.filter(ImageFilter.GaussianBlur(2)), np.float32) / 255.0
+    ink = np.pad(ink, ((pad[1], pad[1]), (pad[0], pad[0])))
+    paper = 235.0 + np.random.default_rng(0).normal(0.0, grain, ink.shape)
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(paper * (1.0 - ink) + 30.0 * ink, 0, 255).astype(np.uint8)).save(
+        buffer, "JPEG", quality=85
+    )
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("grain", [0.0, 8.0])
+def test_a_thick_digit_cropped_to_fill_the_frame_is_not_split_as_a_shadow(grain: float) -> None:
+    tight = upload_form(_thick_three((300, 400), (0, 0), grain))
+    framed = upload_form(_thick_three((300, 400), (75, 100), 0.0))
+    # the 3 touches all four sides: a border object, the only mark, so it was split at Otsu's level of
+    # its own ink as a digit inside a shadow, and only a part of it was kept (9.8 grey levels off)
+    assert distance(tight, framed) < 2
 
 
 def test_a_faint_pencil_digit_wins_over_a_darker_dot() -> None:
