@@ -15,6 +15,7 @@
     python -m bench.strokes --scene dim           # an underexposed photo: the paper at 96, not 240
     python -m bench.strokes --scene bright        # overexposed: the lit part of the paper all 255
     python -m bench.strokes --scene shadow        # under a hard shadow, across the digit or beside it
+    python -m bench.strokes --scene underlined    # with a line drawn under it
 
 Six digits (a 1 as one line, a 7 and a 4 of two and three lines, a Z-like 2, an ellipse 0, a 9 of
 an ellipse and a line). `photo` (the default): they fill 30, 60 or 90 % of the height of a
@@ -37,7 +38,8 @@ or in a corner (192); `dot`: at 60, 75 or 90 % on even or grainy paper, pens of 
 stray dot of pen near a corner or at a side (288); `dim`: at 30 or 60 %, pens of 3 and 8 %, on even
 paper or paper dimming across, underexposed to 40 % (the paper at 96) with noise of 3 or 8 (192);
 `bright`: the same, overexposed to 130 % and up by 26 (the lit paper clipped at 255), with noise
-of 2 or 6 (192).
+of 2 or 6 (192); `underlined`: at 30 or 60 %, pens of 3 and 8 %, with a line of the same pen
+under it, 2 or 6 % of the digit's height below its box, 0.6 or 1.2 times the box's width (192).
 Every upload goes
 through the service's own `prepare_upload` and the network; prints every miss (misread, or
 refused) and the count. Such digits are what a ruled-line or border step can mistake for lines:
@@ -195,6 +197,20 @@ def dotted(label: int, frame: tuple[int, int], height: float, pen: float, paper:
     return jpeg(on_paper(image, paper))
 
 
+def underlined(
+    label: int, frame: tuple[int, int], height: float, pen: float, gap: float, width: float
+) -> bytes:
+    """`drawn` on even paper, with a line of the same pen under the digit: `gap` of the digit's
+    height below its box, `width` times the box's width (0.6 of its height), centred under it."""
+    image = ink_drawing(label, frame, height, pen)
+    w, h = frame
+    bh = height * h
+    y = (h + bh) / 2 + gap * bh + pen * bh / 2
+    half = width * 0.6 * bh / 2
+    ImageDraw.Draw(image).line([(w / 2 - half, y), (w / 2 + half, y)], fill=20, width=max(1, int(pen * bh)))
+    return jpeg(on_paper(image, "even"))
+
+
 def dim(label: int, frame: tuple[int, int], height: float, pen: float, paper: str, noise: float) -> bytes:
     """`drawn`, underexposed: every level at DIM of itself (paper 96 instead of 240), with sensor
     noise of standard deviation `noise`."""
@@ -307,6 +323,11 @@ def cases(scene: str, paper: str, heights: tuple[float, ...], margin: int) -> It
             where = "across the digit" if edge == 0.0 else "in a corner"
             what = f"{frame[0]}x{frame[1]}, {height:.0%}, pen {pen:.0%}, shadow {where} leaving {dark:.0%}"
             yield what, label, shadowed(label, frame, height, pen, edge, dark)
+    elif scene == "underlined":
+        grid = itertools.product(DIGITS, FRAMES[:2], (0.3, 0.6), (0.03, 0.08), (0.02, 0.06), (0.6, 1.2))
+        for label, frame, height, pen, gap, width in grid:
+            what = f"{frame[0]}x{frame[1]}, {height:.0%}, pen {pen:.0%}, line {gap:.0%} below, {width:g}x"
+            yield what, label, underlined(label, frame, height, pen, gap, width)
     else:
         shape, heights, sizes = ("box", (0.4, 0.6), (0.7, 0.85))
         if scene == "circled":
@@ -334,6 +355,7 @@ def main() -> None:
             "dot",
             "dim",
             "bright",
+            "underlined",
         ),
         default="photo",
     )
