@@ -75,6 +75,7 @@ def select_digit(ink: Grey, flat_paper: bool = False) -> tuple[Mask, Levels] | N
     lv = levels(ink, flat_paper)
     candidate = ink > lv.low
     mask = _without_lines(candidate, ink, lv)
+    ruled = mask is not candidate  # lines were cleared: a dash below the digit may be a cut-off part
     labels, n = ndimage.label(mask, EIGHT)
     cleared = without_box_outlines(mask, labels)
     if cleared is not mask:  # a box the digit touched, its outline gone: the marks change
@@ -98,7 +99,7 @@ def select_digit(ink: Grey, flat_paper: bool = False) -> tuple[Mask, Levels] | N
             found = marks(labels, ink, lv)
         if not found:
             return None
-        kept = choose_digit(found, labels.shape)
+        kept = choose_digit(found, labels.shape, ruled)
     selected = np.isin(labels, kept) if len(kept) > 1 else labels == kept[0]
     return selected, lv
 
@@ -156,12 +157,17 @@ def _plausible(found: list[Mark]) -> list[Mark]:
     return plausible
 
 
-def choose_digit(found: list[Mark], shape: tuple[int, int]) -> list[int]:
-    """Labels of the digit's marks: the heaviest plausible mark (central ones preferred) and its parts."""
+def choose_digit(found: list[Mark], shape: tuple[int, int], ruled: bool = False) -> list[int]:
+    """Labels of the digit's marks: the heaviest plausible mark (central ones preferred) and its parts.
+
+    A dash wholly below the digit and at least as wide is an underline, not a part (a 7 on a line
+    reads 1), unless ruled lines were cleared (`ruled`): then it may be the lower part of a digit a
+    line cut in two. (A narrower one may be a piece of the digit: a pencil 5's broken-off bowl.)
+    """
     plausible = _plausible(found)
     loose = [m for m in found if m.loose_line]
-    if plausible and loose and all(m.speck_beside(max(x.size for x in loose)) for m in plausible):
-        plausible += loose  # beside dots and specks only, a long straight stroke is a 1, not a line
+    if plausible and loose and all(m.dash or m.speck_beside(max(x.size for x in loose)) for m in plausible):
+        plausible += loose  # beside dots, specks and dashes only, a long straight stroke is a 1
     plausible = plausible or found  # nothing but border marks: the old behaviour
     h, w = shape
     strokes = [(m.level, m.size) for m in plausible if not m.dash and (m.upright or not m.filled)]
@@ -184,6 +190,8 @@ def choose_digit(found: list[Mark], shape: tuple[int, int]) -> list[int]:
         for m in plausible:
             if m in kept or m.mass < PART_MASS * main.mass or m.gap(box) > NEAR * size:
                 continue
+            if m.dash and m.box[0] >= box[1] and m.box[3] - m.box[2] >= box[3] - box[2] and not ruled:
+                continue  # an underline
             if not 1 / PART_LEVEL < m.level / max(main.level, 1e-6) < PART_LEVEL:
                 continue  # much darker or fainter than the digit: another pen's mark
             kept.append(m)

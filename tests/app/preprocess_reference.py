@@ -555,7 +555,11 @@ STUB = 0.25  # pieces of it smaller than this fraction of the largest are the ba
 
 
 def without_border_bars(
-    mask: Mask, labels: npt.NDArray[np.int32], ink: Grey, candidates: list[int], flat_paper: bool = False
+    mask: Mask,
+    labels: npt.NDArray[np.int32],
+    ink: Grey,
+    candidates: list[int],
+    flat_paper: bool = False,
 ) -> Mask:
     """The mask with the border bars of the marks `candidates` (labels touching the border) cleared.
 
@@ -768,6 +772,7 @@ def select_digit(ink: Grey, flat_paper: bool = False) -> tuple[Mask, Levels] | N
     lv = levels(ink, flat_paper)
     candidate = ink > lv.low
     mask = without_ruled_lines(candidate)
+    lines_cleared = bool((candidate & ~mask).any())  # then a dash under the digit may be its lower part
     # All the strong ink cleared, and it was one mark at most ONE_WIDTH of the frame wide: the line
     # was a 1 cropped to fill the frame, not ruled paper with nothing on it.
     strong = ink > lv.high
@@ -777,7 +782,7 @@ def select_digit(ink: Grey, flat_paper: bool = False) -> tuple[Mask, Levels] | N
         xs = np.nonzero(parts)[1]
         lone_stroke = xs.max() - xs.min() + 1 <= ONE_WIDTH * ink.shape[1]
     if lone_stroke:
-        mask = candidate
+        mask, lines_cleared = candidate, False
     elif mask is not candidate:  # mend the strokes a cleared line cut: its pixels right beside ink
         mask = mask | (candidate & ndimage.binary_dilation(mask, EIGHT, LINE_MEND))
     mask = without_box_outlines(mask)
@@ -799,7 +804,7 @@ def select_digit(ink: Grey, flat_paper: bool = False) -> tuple[Mask, Levels] | N
             found = marks(labels, ink, lv)
         if not found:
             return None
-        kept = choose_digit(found, labels.shape)
+        kept = choose_digit(found, labels.shape, lines_cleared)
     selected = np.isin(labels, kept) if len(kept) > 1 else labels == kept[0]
     return selected, lv
 
@@ -1008,7 +1013,7 @@ def _spread(mark: Mask) -> float:
     return float(np.sqrt(max(half - root, 0.0) / max(half + root, 1e-9)))
 
 
-def choose_digit(found: list[Mark], shape: tuple[int, int]) -> list[int]:
+def choose_digit(found: list[Mark], shape: tuple[int, int], lines_cleared: bool = False) -> list[int]:
     """Labels of the digit's marks: the heaviest plausible mark (central ones preferred) and its parts."""
     plausible = [m for m in found if not m.junk]
     # The heaviest mark that may be a digit filling the frame is plausible when the plausible marks
@@ -1021,7 +1026,8 @@ def choose_digit(found: list[Mark], shape: tuple[int, int]) -> list[int]:
     # Beside nothing but dots and specks (marks under SPECK_SIZE of its size), a long straight stroke
     # clear of the border is an upright 1 cropped tight, not a ruled line.
     longest = max((m.size for m in found if m.loose_line), default=0)
-    if plausible and longest and all(m.solid or m.size < SPECK_SIZE * longest for m in plausible):
+    # Dashes (underlines) count as such marks too: no digit is a dash.
+    if plausible and longest and all(m.dash or m.solid or m.size < SPECK_SIZE * longest for m in plausible):
         plausible = plausible + [m for m in found if m.loose_line]
     plausible = plausible or found  # nothing but border marks: the old behaviour
     h, w = shape
@@ -1050,6 +1056,8 @@ def choose_digit(found: list[Mark], shape: tuple[int, int]) -> list[int]:
         for m in plausible:
             if m in kept or m.mass < PART_MASS * main.mass or m.gap(box) > NEAR * size:
                 continue
+            if not lines_cleared and m.dash and m.box[0] >= box[1] and m.box[3] - m.box[2] >= box[3] - box[2]:
+                continue  # a dash wholly below what is kept so far, and as wide: an underline, not a part
             if not 1 / PART_LEVEL < m.level / max(main.level, 1e-6) < PART_LEVEL:
                 continue  # much darker or fainter than the digit: another pen's mark
             kept.append(m)

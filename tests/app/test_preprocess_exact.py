@@ -231,8 +231,18 @@ def test_fat_digits_cropped_to_fill_the_frame_are_identical() -> None:
         assert_same(dotted(label, (300, 400), 0.99, pen, paper_kind, corner))
     for label in (0, 4, 9):
         assert_same(drawn(label, (300, 400), 0.99, 0.14, "grain"))
+    for paper_kind in ("even", "light", "grain"):  # a fat 7 whose stem is no pen, landscape
+        assert_same(drawn(7, (400, 300), 0.97, 0.1, paper_kind))
+    assert_same(drawn(9, (300, 400), 1.0, 0.14, "light"))
     for label, frame in itertools.product((0, 2, 7), ((300, 400), (400, 300))):  # no digit filling
         assert_same(boxed(label, frame, 0.25, 0.02, 1.05, 0.02, "circle"))  # a circle the frame cuts
+
+
+def test_underlined_digits_are_identical() -> None:
+    from bench.strokes import underlined  # a line under the digit: not a part of it
+
+    for label, height, gap, width in itertools.product((1, 4, 7), (0.3, 0.6), (0.02, 0.06), (0.6, 1.2)):
+        assert_same(underlined(label, (750, 1000), height, 0.03, gap, width))
 
 
 def test_underexposed_photos_are_identical() -> None:

@@ -450,6 +450,19 @@ def test_a_thick_digit_cropped_to_fill_the_frame_is_not_split_as_a_shadow(grain:
     assert distance(tight, framed) < 2
 
 
+@pytest.mark.parametrize(
+    ("label", "height", "width"), [(7, 0.3, 1.2), (7, 0.6, 1.2), (1, 0.6, 0.6), (1, 0.6, 1.2)]
+)
+def test_a_line_under_the_digit_is_not_a_part_of_it(label: int, height: float, width: float) -> None:
+    from bench.strokes import drawn, underlined
+
+    plain = upload_form(drawn(label, (750, 1000), height, 0.03))
+    lined = upload_form(underlined(label, (750, 1000), height, 0.03, 0.06, width))
+    # the line, 6 % of the digit's height below it and wider, joined the 7 as a part (read 1: 20.4
+    # grey levels off), and beside the 1, a long thin line, it was the only plausible mark (12.3, 18.1)
+    assert distance(plain, lined) < 2
+
+
 def test_a_faint_pencil_digit_wins_over_a_darker_dot() -> None:
     faint = drawing(ink=185, width=5)  # 60 levels below the paper
     with_dot = faint.copy()
