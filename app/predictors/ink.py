@@ -158,12 +158,8 @@ def _plausible(found: list[Mark]) -> list[Mark]:
 
 
 def choose_digit(found: list[Mark], shape: tuple[int, int], ruled: bool = False) -> list[int]:
-    """Labels of the digit's marks: the heaviest plausible mark (central ones preferred) and its parts.
-
-    A dash wholly below the digit and at least as wide is an underline, not a part (a 7 on a line
-    reads 1), unless ruled lines were cleared (`ruled`): then it may be the lower part of a digit a
-    line cut in two. (A narrower one may be a piece of the digit: a pencil 5's broken-off bowl.)
-    """
+    """Labels of the digit's marks: the heaviest plausible mark (central ones preferred) and its
+    parts (`_with_parts`; `ruled`: the ruled step cleared lines in this picture)."""
     plausible = _plausible(found)
     loose = [m for m in found if m.loose_line]
     if plausible and loose and all(m.dash or m.speck_beside(max(x.size for x in loose)) for m in plausible):
@@ -182,7 +178,16 @@ def choose_digit(found: list[Mark], shape: tuple[int, int], ruled: bool = False)
         unlike = 0.25 if m.solid or m.dash or faint else 1.0
         return unlike * m.mass * (1.0 - 0.6 * min(1.0, 2.0 * float(np.hypot(cy, cx))))
 
-    main = max(plausible, key=weight)
+    return [m.label for m in _with_parts(max(plausible, key=weight), plausible, ruled)]
+
+
+def _with_parts(main: Mark, plausible: list[Mark], ruled: bool) -> list[Mark]:
+    """`main` and the marks near it, as dark, that are parts of the digit (a 5's top, a 7's bar).
+
+    A dash wholly below the digit and at least as wide is an underline, not a part (a 7 on a line
+    reads 1), unless ruled lines were cleared (`ruled`): then it may be the lower part of a digit a
+    line cut in two. (A narrower one may be a piece of the digit: a pencil 5's broken-off bowl.)
+    """
     kept, box, size = [main], main.box, main.size
     grew = True
     while grew:
@@ -197,4 +202,4 @@ def choose_digit(found: list[Mark], shape: tuple[int, int], ruled: bool = False)
             kept.append(m)
             box = (min(box[0], m.box[0]), max(box[1], m.box[1]), min(box[2], m.box[2]), max(box[3], m.box[3]))
             grew = True
-    return [m.label for m in kept]
+    return kept
