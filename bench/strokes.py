@@ -16,6 +16,7 @@
     python -m bench.strokes --scene bright        # overexposed: the lit part of the paper all 255
     python -m bench.strokes --scene shadow        # under a hard shadow, across the digit or beside it
     python -m bench.strokes --scene underlined    # with a line drawn under it
+    python -m bench.strokes --scene ruled         # on ruled paper photographed turned a little
 
 Six digits (a 1 as one line, a 7 and a 4 of two and three lines, a Z-like 2, an ellipse 0, a 9 of
 an ellipse and a line). `photo` (the default): they fill 30, 60 or 90 % of the height of a
@@ -39,7 +40,10 @@ stray dot of pen near a corner or at a side (288); `dim`: at 30 or 60 %, pens of
 paper or paper dimming across, underexposed to 40 % (the paper at 96) with noise of 3 or 8 (192);
 `bright`: the same, overexposed to 130 % and up by 26 (the lit paper clipped at 255), with noise
 of 2 or 6 (192); `underlined`: at 30 or 60 %, pens of 3 and 8 %, with a line of the same pen
-under it, 2 or 6 % of the digit's height below its box, 0.6 or 1.2 times the box's width (192).
+under it, 2 or 6 % of the digit's height below its box, 0.6 or 1.2 times the box's width (192);
+`ruled`: at 30 or 50 %, pens of 3 and 8 %, on paper ruled in pale blue every 6 or 10 % of the
+frame's longer side, the lines turned by 0, 3, 6 or 10 degrees (a sheet not quite square to the
+phone), with noise of 3 (384).
 Every upload goes
 through the service's own `prepare_upload` and the network; prints every miss (misread, or
 refused) and the count. Such digits are what a ruled-line or border step can mistake for lines:
@@ -211,6 +215,23 @@ def underlined(
     return jpeg(on_paper(image, "even"))
 
 
+def ruled(label: int, frame: tuple[int, int], height: float, pen: float, angle: float, step: float) -> bytes:
+    """`drawn` in dark ink on paper ruled in pale blue every `step` of the frame's longer side, the
+    lines turned by `angle` degrees, with a little noise."""
+    w, h = frame
+    side = 2 * max(w, h)
+    sheet = Image.new("RGB", (side, side), (244, 242, 236))
+    draw = ImageDraw.Draw(sheet)
+    for y in range(0, side, int(step * max(w, h))):
+        draw.line([(0, y), (side, y)], fill=(150, 175, 225), width=max(1, round(max(w, h) / 400)))
+    left, top = (side - w) // 2, (side - h) // 2
+    sheet = sheet.rotate(angle, Image.Resampling.BICUBIC).crop((left, top, left + w, top + h))
+    cover = 1.0 - np.asarray(ink_drawing(label, frame, height, pen), np.float32)[..., None] / 255.0
+    photo = np.asarray(sheet, np.float32) * (1.0 - cover) + np.float32(20.0) * cover
+    photo += np.random.default_rng(0).normal(0.0, 3.0, photo.shape).astype(np.float32)
+    return jpeg(Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8)))
+
+
 def dim(label: int, frame: tuple[int, int], height: float, pen: float, paper: str, noise: float) -> bytes:
     """`drawn`, underexposed: every level at DIM of itself (paper 96 instead of 240), with sensor
     noise of standard deviation `noise`."""
@@ -323,6 +344,15 @@ def cases(scene: str, paper: str, heights: tuple[float, ...], margin: int) -> It
             where = "across the digit" if edge == 0.0 else "in a corner"
             what = f"{frame[0]}x{frame[1]}, {height:.0%}, pen {pen:.0%}, shadow {where} leaving {dark:.0%}"
             yield what, label, shadowed(label, frame, height, pen, edge, dark)
+    elif scene == "ruled":
+        grid = itertools.product(
+            DIGITS, FRAMES[:2], (0.3, 0.5), (0.03, 0.08), (0.0, 3.0, 6.0, 10.0), (0.06, 0.1)
+        )
+        for label, frame, height, pen, angle, step in grid:
+            what = (
+                f"{frame[0]}x{frame[1]}, {height:.0%}, pen {pen:.0%}, lines every {step:.0%} turned {angle:g}"
+            )
+            yield what, label, ruled(label, frame, height, pen, angle, step)
     elif scene == "underlined":
         grid = itertools.product(DIGITS, FRAMES[:2], (0.3, 0.6), (0.03, 0.08), (0.02, 0.06), (0.6, 1.2))
         for label, frame, height, pen, gap, width in grid:
@@ -356,6 +386,7 @@ def main() -> None:
             "dim",
             "bright",
             "underlined",
+            "ruled",
         ),
         default="photo",
     )
