@@ -148,8 +148,12 @@ def ruled_sheets(seed: int, count: int) -> Iterator[bytes]:
 
 
 def test_ruled_paper_is_identical() -> None:
+    from bench.strokes import ruled  # the lines turned as a photo of a notebook page turns them
+
     for data in ruled_sheets(seed=5, count=16):
         assert_same(data)
+    for label, angle, step in itertools.product((2, 4, 7), (-9.0, 3.0, 6.0, 11.0), (0.06, 0.1)):
+        assert_same(ruled(label, (300, 400), 0.3, 0.03, angle, step))
 
 
 @pytest.mark.parametrize("paper_kind", ["even", "light", "grain"])
