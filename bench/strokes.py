@@ -17,6 +17,7 @@
     python -m bench.strokes --scene shadow        # under a hard shadow, across the digit or beside it
     python -m bench.strokes --scene underlined    # with a line drawn under it
     python -m bench.strokes --scene ruled         # on ruled paper photographed turned a little
+    python -m bench.strokes --scene squared       # ... on squared paper, in pen or in pencil grey
 
 Six digits (a 1 as one line, a 7 and a 4 of two and three lines, a Z-like 2, an ellipse 0, a 9 of
 an ellipse and a line). `photo` (the default): they fill 30, 60 or 90 % of the height of a
@@ -43,7 +44,8 @@ of 2 or 6 (192); `underlined`: at 30 or 60 %, pens of 3 and 8 %, with a line of 
 under it, 2 or 6 % of the digit's height below its box, 0.6 or 1.2 times the box's width (192);
 `ruled`: at 30 or 50 %, pens of 3 and 8 %, on paper ruled in pale blue every 6 or 10 % of the
 frame's longer side, the lines turned by 0, 3, 6 or 10 degrees (a sheet not quite square to the
-phone), with noise of 3 (384).
+phone), with noise of 3 (384); `squared`: the same on squared paper, squares of 5 or 8 %, turned 0,
+5 or 10 degrees, in black ink or in pencil grey (120, about as dark as the lines) (576).
 Every upload goes
 through the service's own `prepare_upload` and the network; prints every miss (misread, or
 refused) and the count. Such digits are what a ruled-line or border step can mistake for lines:
@@ -215,19 +217,30 @@ def underlined(
     return jpeg(on_paper(image, "even"))
 
 
-def ruled(label: int, frame: tuple[int, int], height: float, pen: float, angle: float, step: float) -> bytes:
-    """`drawn` in dark ink on paper ruled in pale blue every `step` of the frame's longer side, the
-    lines turned by `angle` degrees, with a little noise."""
+def ruled(
+    label: int,
+    frame: tuple[int, int],
+    height: float,
+    pen: float,
+    angle: float,
+    step: float,
+    squared: bool = False,
+    ink: float = 20.0,
+) -> bytes:
+    """`drawn` in ink of grey `ink` on paper ruled (or `squared`) in pale blue every `step` of the
+    frame's longer side, the lines turned by `angle` degrees, with a little noise."""
     w, h = frame
     side = 2 * max(w, h)
     sheet = Image.new("RGB", (side, side), (244, 242, 236))
     draw = ImageDraw.Draw(sheet)
     for y in range(0, side, int(step * max(w, h))):
         draw.line([(0, y), (side, y)], fill=(150, 175, 225), width=max(1, round(max(w, h) / 400)))
+        if squared:
+            draw.line([(y, 0), (y, side)], fill=(150, 175, 225), width=max(1, round(max(w, h) / 400)))
     left, top = (side - w) // 2, (side - h) // 2
     sheet = sheet.rotate(angle, Image.Resampling.BICUBIC).crop((left, top, left + w, top + h))
     cover = 1.0 - np.asarray(ink_drawing(label, frame, height, pen), np.float32)[..., None] / 255.0
-    photo = np.asarray(sheet, np.float32) * (1.0 - cover) + np.float32(20.0) * cover
+    photo = np.asarray(sheet, np.float32) * (1.0 - cover) + np.float32(ink) * cover
     photo += np.random.default_rng(0).normal(0.0, 3.0, photo.shape).astype(np.float32)
     return jpeg(Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8)))
 
@@ -353,6 +366,13 @@ def cases(scene: str, paper: str, heights: tuple[float, ...], margin: int) -> It
                 f"{frame[0]}x{frame[1]}, {height:.0%}, pen {pen:.0%}, lines every {step:.0%} turned {angle:g}"
             )
             yield what, label, ruled(label, frame, height, pen, angle, step)
+    elif scene == "squared":
+        grid = itertools.product(DIGITS, FRAMES[:2], (0.3, 0.5), (0.03, 0.08), (0.0, 5.0, 10.0), (0.05, 0.08))
+        for (label, frame, height, pen, angle, step), ink in itertools.product(grid, (20.0, 120.0)):
+            what = (
+                f"{frame[0]}x{frame[1]}, {height:.0%}, pen {pen:.0%} of grey {ink:g}, squares of {step:.0%}"
+            )
+            yield what + f" turned {angle:g}", label, ruled(label, frame, height, pen, angle, step, True, ink)
     elif scene == "underlined":
         grid = itertools.product(DIGITS, FRAMES[:2], (0.3, 0.6), (0.03, 0.08), (0.02, 0.06), (0.6, 1.2))
         for label, frame, height, pen, gap, width in grid:
@@ -387,6 +407,7 @@ def main() -> None:
             "bright",
             "underlined",
             "ruled",
+            "squared",
         ),
         default="photo",
     )
