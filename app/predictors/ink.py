@@ -23,6 +23,7 @@ NEAR = 0.2  # marks within this fraction of the digit's size from it are part of
 PART_MASS = 0.02  # ... if they hold at least this fraction of its ink
 PART_LEVEL = 2.5  # ... and their mean ink is within this factor of its own
 RELATIVE = 0.12  # of the digit's strongest ink: weaker pixels are shading or texture, not strokes
+LINE_DARKER = 2.0  # a cleared line's pixels this many times darker than its median are a stroke on it
 TIGHT_SHARE = 0.25  # plausible marks this light (of a border mark that fills the frame) are its specks
 
 
@@ -106,9 +107,10 @@ def select_digit(ink: Grey, flat_paper: bool = False) -> tuple[Mask, Levels] | N
 
 def _without_lines(candidate: Mask, ink: Grey, lv: Levels) -> Mask:
     """The candidate ink with its ruled lines cleared, and the strokes they cut mended (the line's
-    pixels right beside the ink left). If that clears all the strong ink and it was one upright line,
-    at most ONE_WIDTH of the frame wide, the line was the digit: a 1 cropped to fill the frame, not a
-    sheet of ruled or squared paper with nothing on it (nor one line lying across the frame)."""
+    pixels far darker than the line, or right beside the ink, left). If that clears all the strong
+    ink and it was one upright line, at most ONE_WIDTH of the frame wide, the line was the digit: a 1
+    cropped to fill the frame, not a sheet of ruled or squared paper with nothing on it (nor one line
+    lying across the frame)."""
     mask = without_ruled_lines(candidate)
     if mask is candidate:
         return mask
@@ -118,6 +120,11 @@ def _without_lines(candidate: Mask, ink: Grey, lv: Levels) -> Mask:
             cols = ndimage.find_objects(labels)[0][1]
             if cols.stop - cols.start <= ONE_WIDTH * ink.shape[1]:
                 return candidate
+    # A line's pixels far darker than the line (a 7's bar lying along a squared sheet's line) are a
+    # stroke on it: put back, with the rest.
+    cleared = candidate & ~mask
+    if cleared.any():
+        mask = mask | (cleared & (ink > max(lv.high, LINE_DARKER * float(np.median(ink[cleared])))))
     return mask | (candidate & ndimage.binary_dilation(mask, EIGHT, LINE_MEND))
 
 

@@ -316,6 +316,7 @@ FAINT_MARK, RIVAL_SIZE = 2.5, 0.3  # a mark this many times fainter than a strok
 ONE_WIDTH = 0.1  # a lone upright stroke from edge to edge this narrow (of the frame) is a 1
 FAINT_SPAN = 2.5  # a mark across the frame this many times fainter than another is not the digit
 MAX_TILT = np.tan(np.deg2rad(12.0))  # ruled lines are looked for up to this slope (a photo's tilt)
+LINE_DARKER = 2.0  # pixels of a cleared line this many times darker than its median: a stroke on it
 
 
 def without_ruled_lines(mask: Mask) -> Mask:
@@ -783,7 +784,13 @@ def select_digit(ink: Grey, flat_paper: bool = False) -> tuple[Mask, Levels] | N
         lone_stroke = xs.max() - xs.min() + 1 <= ONE_WIDTH * ink.shape[1]
     if lone_stroke:
         mask, lines_cleared = candidate, False
-    elif mask is not candidate:  # mend the strokes a cleared line cut: its pixels right beside ink
+    elif mask is not candidate:
+        # A cleared line's pixels far darker than the line itself (LINE_DARKER times its median ink,
+        # and strong) are a stroke lying along it (a 7's bar on a squared sheet's line): put back.
+        gone = candidate & ~mask
+        if gone.any():
+            mask = mask | (gone & (ink > max(lv.high, LINE_DARKER * float(np.median(ink[gone])))))
+        # Then mend the strokes a cleared line cut: its pixels right beside ink.
         mask = mask | (candidate & ndimage.binary_dilation(mask, EIGHT, LINE_MEND))
     mask = without_box_outlines(mask)
     labels, n = ndimage.label(mask, EIGHT)

@@ -154,6 +154,8 @@ def test_ruled_paper_is_identical() -> None:
         assert_same(data)
     for label, angle, step in itertools.product((2, 4, 7), (-9.0, 3.0, 6.0, 11.0), (0.06, 0.1)):
         assert_same(ruled(label, (300, 400), 0.3, 0.03, angle, step))
+    for label, angle, ink in itertools.product((2, 4, 7), (0.0, 5.0), (20.0, 120.0)):  # bars on lines
+        assert_same(ruled(label, (300, 400), 0.5, 0.03, angle, 0.05, True, ink))
 
 
 @pytest.mark.parametrize("paper_kind", ["even", "light", "grain"])

@@ -105,6 +105,27 @@ def test_ruled_lines_turned_as_in_a_photo_are_dropped(label: int, angle: float) 
     assert distance(plain, lined) < 6
 
 
+@pytest.mark.parametrize(
+    ("frame", "height", "angle", "step", "squared"),
+    [
+        ((300, 400), 0.5, 0.0, 0.05, True),
+        ((750, 1000), 0.3, 0.0, 0.05, True),
+        ((300, 400), 0.5, 3.0, 0.06, False),
+    ],
+)
+def test_a_bar_lying_along_a_line_is_not_cleared_with_it(
+    frame: tuple[int, int], height: float, angle: float, step: float, squared: bool
+) -> None:
+    from bench.strokes import ruled
+
+    form = upload_form(ruled(7, frame, height, 0.03, angle, step, squared))
+    ys = np.nonzero(form > 64)[0]
+    top = np.nonzero((form[ys.min() : ys.min() + 3] > 64).any(axis=0))[0]
+    # the 7's bar lies along a line: it was cleared with it, and the 7 read 1 (3 or 4 px wide at the
+    # top); the bar is far darker than the pale line, and that part of the line is put back
+    assert top.max() - top.min() + 1 >= 8
+
+
 def test_ruled_lines_that_end_at_the_paper_edge_are_dropped() -> None:
     grey = drawing()
     grey[10::28, :] = 150
