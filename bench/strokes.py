@@ -233,10 +233,11 @@ def ruled(
     side = 2 * max(w, h)
     sheet = Image.new("RGB", (side, side), (244, 242, 236))
     draw = ImageDraw.Draw(sheet)
+    blue, thick = (150, 175, 225), max(1, round(max(w, h) / 400))
     for y in range(0, side, int(step * max(w, h))):
-        draw.line([(0, y), (side, y)], fill=(150, 175, 225), width=max(1, round(max(w, h) / 400)))
+        draw.line([(0, y), (side, y)], fill=blue, width=thick)
         if squared:
-            draw.line([(y, 0), (y, side)], fill=(150, 175, 225), width=max(1, round(max(w, h) / 400)))
+            draw.line([(y, 0), (y, side)], fill=blue, width=thick)
     left, top = (side - w) // 2, (side - h) // 2
     sheet = sheet.rotate(angle, Image.Resampling.BICUBIC).crop((left, top, left + w, top + h))
     cover = 1.0 - np.asarray(ink_drawing(label, frame, height, pen), np.float32)[..., None] / 255.0
