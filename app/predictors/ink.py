@@ -14,7 +14,7 @@ from scipy import ndimage
 from app.predictors.bars import without_border_bars
 from app.predictors.marks import Mark, marks
 from app.predictors.paper import EIGHT, Grey, Levels, levels, otsu
-from app.predictors.ruled import LINE_MEND, Mask, without_box_outlines, without_ruled_lines
+from app.predictors.ruled import LINE_MEND, Line, Mask, ruled_lines, without_box_outlines
 
 ANALYSIS_SIDE = 384  # larger pictures are analysed on a reduced copy at most this big
 ONE_WIDTH = 0.1  # a lone upright stroke this narrow (of the frame) from edge to edge is a 1, not a line
@@ -23,7 +23,8 @@ NEAR = 0.2  # marks within this fraction of the digit's size from it are part of
 PART_MASS = 0.02  # ... if they hold at least this fraction of its ink
 PART_LEVEL = 2.5  # ... and their mean ink is within this factor of its own
 RELATIVE = 0.12  # of the digit's strongest ink: weaker pixels are shading or texture, not strokes
-LINE_DARKER = 2.0  # a cleared line's pixels this many times darker than its median are a stroke on it
+LINE_DARKER = 1.6  # a line's pixels this many times darker than the lines' median are a stroke on it
+LINE_OWN = 0.25  # ... or than this quantile of its own darkness along it, if higher (darker all along)
 TIGHT_SHARE = 0.25  # plausible marks this light (of a border mark that fills the frame) are its specks
 
 
@@ -111,21 +112,45 @@ def _without_lines(candidate: Mask, ink: Grey, lv: Levels) -> Mask:
     ink and it was one upright line, at most ONE_WIDTH of the frame wide, the line was the digit: a 1
     cropped to fill the frame, not a sheet of ruled or squared paper with nothing on it (nor one line
     lying across the frame)."""
-    mask = without_ruled_lines(candidate)
-    if mask is candidate:
-        return mask
+    lines = ruled_lines(candidate)
+    if not lines:
+        return candidate
+    mask = candidate.copy()
+    for rows, cols, _ in lines:
+        mask[rows, cols] = False
     if not (ink[mask] > lv.high).any():
         labels, n = ndimage.label(ink > lv.high, EIGHT)
         if n == 1:
             cols = ndimage.find_objects(labels)[0][1]
             if cols.stop - cols.start <= ONE_WIDTH * ink.shape[1]:
                 return candidate
-    # A line's pixels far darker than the line (a 7's bar lying along a squared sheet's line) are a
-    # stroke on it: put back, with the rest.
-    cleared = candidate & ~mask
-    if cleared.any():
-        mask = mask | (cleared & (ink > max(lv.high, LINE_DARKER * float(np.median(ink[cleared])))))
+    mask = mask | _strokes_on_lines(lines, candidate & ~mask, ink, lv)
     return mask | (candidate & ndimage.binary_dilation(mask, EIGHT, LINE_MEND))
+
+
+def _strokes_on_lines(lines: list[Line], cleared: Mask, ink: Grey, lv: Levels) -> Mask:
+    """The cleared pixels far darker than the lines (a 7's bar lying along a squared sheet's line):
+    LINE_DARKER times the cleared pixels' median, or times the LINE_OWN quantile of the line's own
+    darkness along its length if higher (a margin's line, darker all along). Pixels on two lines are
+    left out: lines printed over each other are darker where they cross."""
+    typical = float(np.median(ink[cleared]))
+    line = np.concatenate([np.full(rows.size, k) for k, (rows, _, _) in enumerate(lines)])
+    rows, cols, along = (np.concatenate(part) for part in zip(*lines, strict=True))
+    values = ink[rows, cols]
+    # Each line's darkness at each place along it (its darkest pixel across it; ink there is over
+    # the low threshold, so 0 is no pixel), then the LINE_OWN quantile of the places it has.
+    width = int(along.max()) + 1
+    darkest = np.zeros(len(lines) * width)
+    np.maximum.at(darkest, line * width + along, values)
+    ranked = np.sort(darkest.reshape(len(lines), width), axis=1)
+    counts = np.count_nonzero(ranked, axis=1)
+    own = ranked[np.arange(len(lines)), width - counts + ((counts - 1) * LINE_OWN).astype(np.int64)]
+    limit = np.maximum(lv.high, LINE_DARKER * np.maximum(typical, own))
+    pixel = rows * ink.shape[1] + cols
+    once = np.bincount(pixel, minlength=ink.size)[pixel] == 1
+    out = np.zeros(ink.size, bool)
+    out[pixel[once & (values > limit[line])]] = True
+    return out.reshape(ink.shape)
 
 
 def _touches_border(mask: Mask) -> bool:

@@ -14,6 +14,7 @@ from scipy import ndimage
 from app.predictors.paper import EIGHT
 
 Mask = npt.NDArray[np.bool_]
+Line = tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.intp]]  # rows, columns, along
 
 RULED_MIN_SIDE = 64  # smaller pictures are not photos of ruled paper
 # A ruled line: a band at most RULED_THICK of the frame thick, holding ink along RULED_SPAN of it
@@ -32,8 +33,9 @@ MAX_TILT = np.tan(np.deg2rad(12.0))  # ruled lines are looked for up to this slo
 PROJECT_CHUNK = 1_000_000  # pixel-slopes projected at once (memory: 8 bytes each, twice)
 
 
-def without_ruled_lines(mask: Mask) -> Mask:
-    """The mask with thin lines that cross most of the frame (ruled or squared paper) cleared.
+def ruled_lines(mask: Mask) -> list[Line]:
+    """The thin lines that cross most of the frame (ruled or squared paper), each as the rows and
+    columns of its pixels in the mask and each pixel's place along it (its column, or row if upright).
 
     For slopes up to MAX_TILT, in steps that move a line's ends by 1.5 px, the ink pixels are counted
     along lines of that slope through the frame's centre (a projection; each count over 3 neighbouring
@@ -47,7 +49,7 @@ def without_ruled_lines(mask: Mask) -> Mask:
     tightly cropped digit's stem (a 4's, a 9's), not a line printed across a sheet.
     """
     if min(mask.shape) < RULED_MIN_SIDE:
-        return mask
+        return []
     # Horizontal lines, then vertical ones (as horizontal lines of the transpose), both found in the
     # mask as it came: clearing one direction's lines first would cut gaps in the other's.
     found = []
@@ -60,11 +62,8 @@ def without_ruled_lines(mask: Mask) -> Mask:
     if len(found) == 1:
         axis, _, cols = found[0]
         if cols.size == 0 or cols.min() > 0 or cols.max() < mask.shape[1 - axis] - 1:
-            return mask  # a lone stroke ending on paper
-    out = mask.copy() if found else mask
-    for axis, rows, cols in found:  # a pixel on two lines: cleared by either
-        (out if axis == 0 else out.T)[rows, cols] = False
-    return out
+            return []  # a lone stroke ending on paper
+    return [(r, c, c) if axis == 0 else (c, r, c) for axis, r, c in found if r.size]  # view to mask
 
 
 def _ruled_pixels(view: Mask, rows: npt.NDArray[np.intp], x: npt.NDArray[np.float64]) -> list[Mask]:

@@ -316,11 +316,13 @@ FAINT_MARK, RIVAL_SIZE = 2.5, 0.3  # a mark this many times fainter than a strok
 ONE_WIDTH = 0.1  # a lone upright stroke from edge to edge this narrow (of the frame) is a 1
 FAINT_SPAN = 2.5  # a mark across the frame this many times fainter than another is not the digit
 MAX_TILT = np.tan(np.deg2rad(12.0))  # ruled lines are looked for up to this slope (a photo's tilt)
-LINE_DARKER = 2.0  # pixels of a cleared line this many times darker than its median: a stroke on it
+LINE_DARKER = 1.6  # pixels of a cleared line this many times darker than the lines: a stroke on it
+LINE_OWN = 0.25  # ... or than this quantile of the line's own darkness along it, if that is higher
 
 
-def without_ruled_lines(mask: Mask) -> Mask:
-    """The mask with thin lines that cross most of the frame (ruled or squared paper) cleared.
+def ruled_lines(mask: Mask) -> list[tuple[int, npt.NDArray[np.intp], npt.NDArray[np.intp]]]:
+    """The thin lines that cross most of the frame (ruled or squared paper), each as (axis, rows,
+    columns) of its pixels in the view of that axis (the mask, or its transpose for upright lines).
 
     For slopes up to MAX_TILT, in steps that move a line's ends by 1.5 px, the ink pixels are counted
     along lines of that slope through the frame's centre (a projection; each count over 3 neighbouring
@@ -333,7 +335,7 @@ def without_ruled_lines(mask: Mask) -> Mask:
     of its direction: a tight crop's stem ending on paper, not ruled paper (which shows several).
     """
     if min(mask.shape) < RULED_MIN_SIDE:
-        return mask
+        return []
     lines = []  # (axis, rows, columns) of each line's pixels to clear
     for axis in (0, 1):  # horizontal lines, then vertical ones (as horizontal lines of the transpose)
         view = mask if axis == 0 else mask.T
@@ -347,12 +349,46 @@ def without_ruled_lines(mask: Mask) -> Mask:
         axis, rows, cols = lines[0]
         last = (mask if axis == 0 else mask.T).shape[1] - 1
         if cols.size == 0 or int(cols.min()) > 0 or int(cols.max()) < last:
-            return mask
+            return []
+    return lines
+
+
+def without_ruled_lines(mask: Mask) -> Mask:
+    """The mask with the pixels of its `ruled_lines` cleared (itself if there are none)."""
+    lines = ruled_lines(mask)
+    if not lines:
+        return mask
     out = mask.copy()
     for axis, rows, cols in lines:
         target = out if axis == 0 else out.T
         target[rows, cols] = False
     return out
+
+
+def strokes_on_lines(mask: Mask, ink: Grey, lv: Levels) -> Mask:
+    """The pixels of the mask's ruled lines that are a stroke lying along one (a 7's bar on a squared
+    sheet's line): over the strong threshold and over LINE_DARKER times the larger of the median ink
+    of all the lines' pixels and LINE_OWN of the way up the line's own darkness along its length
+    (at each place along it, its darkest pixel across it: a margin's line is darker all along).
+    A pixel on two lines (where they cross, maybe darker together) or failing either line stays out."""
+    lines = ruled_lines(mask)
+    on_lines = np.zeros(mask.shape, np.int32)
+    for axis, rows, cols in lines:
+        (on_lines if axis == 0 else on_lines.T)[rows, cols] += 1
+    typical = float(np.median(ink[on_lines > 0]))
+    passed, failed = np.zeros(mask.shape, bool), np.zeros(mask.shape, bool)
+    for axis, rows, cols in lines:
+        if rows.size == 0:
+            continue
+        values = (ink if axis == 0 else ink.T)[rows, cols]
+        darkest = np.zeros(int(cols.max()) + 1, np.float64)
+        np.maximum.at(darkest, cols, values)
+        profile = np.sort(darkest[np.unique(cols)])
+        own = float(profile[int((profile.size - 1) * LINE_OWN)])  # LINE_OWN of the way up, rounded down
+        limit = max(lv.high, LINE_DARKER * max(typical, own))
+        (passed if axis == 0 else passed.T)[rows[values > limit], cols[values > limit]] = True
+        (failed if axis == 0 else failed.T)[rows[values <= limit], cols[values <= limit]] = True
+    return passed & ~failed & (on_lines == 1)
 
 
 def _ruled_pixels(view: Mask, rows: npt.NDArray[np.intp], x: npt.NDArray[np.float64]) -> list[Mask]:
@@ -785,11 +821,8 @@ def select_digit(ink: Grey, flat_paper: bool = False) -> tuple[Mask, Levels] | N
     if lone_stroke:
         mask, lines_cleared = candidate, False
     elif mask is not candidate:
-        # A cleared line's pixels far darker than the line itself (LINE_DARKER times its median ink,
-        # and strong) are a stroke lying along it (a 7's bar on a squared sheet's line): put back.
-        gone = candidate & ~mask
-        if gone.any():
-            mask = mask | (gone & (ink > max(lv.high, LINE_DARKER * float(np.median(ink[gone])))))
+        # A cleared line's pixels far darker than the lines are a stroke lying along it: put back.
+        mask = mask | strokes_on_lines(candidate, ink, lv)
         # Then mend the strokes a cleared line cut: its pixels right beside ink.
         mask = mask | (candidate & ndimage.binary_dilation(mask, EIGHT, LINE_MEND))
     mask = without_box_outlines(mask)

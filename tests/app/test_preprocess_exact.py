@@ -156,6 +156,19 @@ def test_ruled_paper_is_identical() -> None:
         assert_same(ruled(label, (300, 400), 0.3, 0.03, angle, step))
     for label, angle, ink in itertools.product((2, 4, 7), (0.0, 5.0), (20.0, 120.0)):  # bars on lines
         assert_same(ruled(label, (300, 400), 0.5, 0.03, angle, 0.05, True, ink))
+    for label in (1, 7):  # pencil along the lines, 1.8 times as dark as they are
+        assert_same(ruled(label, (300, 400), 0.3, 0.03, 0.0, 0.05, True, 120.0))
+    rng = np.random.default_rng(9)
+    for i in range(6):  # a margin darker than the lines beside a scribble; squares darker where they cross
+        sheet = np.full((300, 360), 245.0, np.float32)
+        sheet[12::32, :] *= 0.72
+        if i % 2:
+            sheet[:, 5::32] *= 0.72
+        else:
+            sheet[:, 100 + 8 * i : 102 + 8 * i] = np.minimum(sheet[:, 100 + 8 * i : 102 + 8 * i], 120.0)
+        pen = int(rng.integers(4, 14))
+        scribble = np.asarray(pen_drawing(rng, (360, 300), pen, dark_ink=True), np.float32)
+        assert_same(encode(Image.fromarray(np.minimum(sheet, scribble).astype(np.uint8))))
 
 
 @pytest.mark.parametrize("paper_kind", ["even", "light", "grain"])

@@ -126,6 +126,40 @@ def test_a_bar_lying_along_a_line_is_not_cleared_with_it(
     assert top.max() - top.min() + 1 >= 8
 
 
+@pytest.mark.parametrize(("label", "frame"), [(1, (300, 400)), (7, (300, 400)), (2, (750, 1000))])
+def test_a_pencil_stroke_along_a_line_is_not_cleared_with_it(label: int, frame: tuple[int, int]) -> None:
+    from bench.strokes import ruled
+
+    # On squares of 5 %, the 1 lies along the line through the frame's middle (it was refused: no
+    # ink), the 7's stem and the 2's bars along others (forms 22 to 27 grey levels from the ink's).
+    # Pencil grey 120 is 1.8 times as dark as the pale lines: more than LINE_DARKER.
+    inked = upload_form(ruled(label, frame, 0.3, 0.03, 0.0, 0.05, True, 20.0))
+    pencil = upload_form(ruled(label, frame, 0.3, 0.03, 0.0, 0.05, True, 120.0))
+    assert distance(inked, pencil) < 5
+
+
+def test_a_margin_darker_than_the_lines_is_cleared_all_along() -> None:
+    # A red margin about 1.7 times as dark as the pale lines, beside the digit: measured against the
+    # other lines only, all of it was put back and joined to the four.
+    grey = drawing()
+    lined = grey.copy()
+    lined[12::32, :] = np.minimum(lined[12::32, :], 175.0)
+    lined[:, 130:132] = np.minimum(lined[:, 130:132], 120.0)  # touching the four's stroke at its left
+    assert distance(mnist_form(grey), mnist_form(lined)) < 6
+
+
+def test_squared_lines_darker_where_they_cross_leave_nothing() -> None:
+    # Lines printed one over the other are darker where they cross (1.8 times here): each crossing
+    # was put back as a stroke on a line, and those beside the four joined it.
+    grey = drawing()
+    crossed, plain = grey.copy(), grey.copy()
+    crossed[12::32, :] *= 0.72
+    crossed[:, 5::32] *= 0.72
+    plain[12::32, :] = np.minimum(plain[12::32, :], 0.72 * 245)
+    plain[:, 5::32] = np.minimum(plain[:, 5::32], 0.72 * 245)
+    assert distance(mnist_form(plain), mnist_form(crossed)) < 2
+
+
 def test_ruled_lines_that_end_at_the_paper_edge_are_dropped() -> None:
     grey = drawing()
     grey[10::28, :] = 150
