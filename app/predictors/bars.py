@@ -30,6 +30,9 @@ STRIP_SMOOTH = 0.3  # of the side: the window of the running median of a strip's
 LEVEL_CHANGE = 1.4  # a band whose mean ink changes by this factor has left the bar
 KEEP = 0.2  # the mark without its bars keeps this fraction of what is not strip (else it is one bar)
 STUB = 0.25  # pieces of it smaller than this fraction of the largest are the bar's stubs
+WIDTH_QUANTILE = 0.95  # a part's stroke width: twice this quantile of its distances to the paper
+FAT_STROKE = 0.06  # of the shorter side: a bar this thick may be a stroke of a digit cropped tight,
+STROKE_SHARE = 0.5  # ... if thinner than the rest of its mark but at least this share of it
 
 
 def without_border_bars(
@@ -42,6 +45,9 @@ def without_border_bars(
     from one side to another, is cut; strips along a side are cut as on a photo. A bar of a mark
     that lies along no side is left when the rest of the mark, not the bar, reaches the side facing
     the bar's: the digit fills the frame from side to side (a tight crop's stem), no pen lies there.
+    Nor is a fat bar cut that is thinner than the rest of its mark (strips aside), but not by more
+    than STROKE_SHARE (`_fat_stroke`): a pen lying against a digit is thicker than its strokes, a
+    thick digit cropped tight has bars of its own; a rest far thicker is no strokes (a shadow).
     """
     h, w = mask.shape
     if min(h, w) < BAR_MIN_SIDE:
@@ -61,6 +67,8 @@ def without_border_bars(
             touched, far = _touched(bar, window, (h, w)), OPPOSITE[normal]
             if not (along_sides or touched[far]) and _touched(mark & ~bar, window, (h, w))[far]:
                 continue  # the rest, not the bar, reaches the far side: a digit cropped tight (a 9's stem)
+            if _fat_stroke(bar, mark & ~bar & ~strips, min(h, w)):
+                continue  # as thick as a digit's filling the frame, and as the rest's: one of them
             if not flat_paper or sum(touched) >= 2:
                 bars |= bar
         rest = _pieces_kept(mark & ~bars) if bars.any() else None
@@ -68,6 +76,21 @@ def without_border_bars(
             out = out.copy() if out is mask else out
             out[window] &= ~mark | rest
     return out
+
+
+def _fat_stroke(bar: Mask, rest: Mask, side: int) -> bool:
+    """Whether the bar is a stroke of a digit cropped tight: at least FAT_STROKE of the frame's
+    shorter side thick, and thinner than the rest of its mark but at least STROKE_SHARE of it."""
+    width = _width(bar)
+    return width >= FAT_STROKE * side and STROKE_SHARE * _width(rest) <= width < _width(rest)
+
+
+def _width(part: Mask) -> float:
+    """How thick the strokes of `part` are: twice the WIDTH_QUANTILE of its pixels' distances to the
+    paper (its thickest strokes, not the junctions alone); 0 if it is empty."""
+    if not part.any():
+        return 0.0
+    return 2.0 * float(np.percentile(ndimage.distance_transform_edt(part)[part], 100 * WIDTH_QUANTILE))
 
 
 def _touched(part: Mask, window: tuple[slice, slice], shape: tuple[int, int]) -> tuple[bool, ...]:

@@ -589,6 +589,8 @@ STRIP_SMOOTH = 0.3  # of the side: the window of the running median of a strip's
 LEVEL_CHANGE = 1.4  # a band whose mean ink changes by this factor has left the bar
 KEEP = 0.2  # the mark without its bars keeps this fraction of what is not strip (else it is one bar)
 STUB = 0.25  # pieces of it smaller than this fraction of the largest are the bar's stubs
+FAT_STROKE = 0.06  # of the shorter side: a bar this thick may be a tight crop's stroke ...
+STROKE_SHARE = 0.5  # ... when thinner than the rest of its mark, but at least this share of it
 
 
 def without_border_bars(
@@ -631,6 +633,11 @@ def without_border_bars(
             facing = {(1.0, 0.0): ry == h - 1, (-1.0, 0.0): ry == 0, (0.0, 1.0): rx == w - 1}
             if not long_contacts and far not in sides and facing.get(normal, rx == 0).any():
                 continue
+            # A fat bar (FAT_STROKE of the shorter side) thinner than the rest of the mark (strips
+            # left out), but at least STROKE_SHARE as thick, is one of its strokes: a tight crop's.
+            bar_width, rest_width = _stroke_width(bar), _stroke_width(mark & ~bar & ~strips)
+            if bar_width >= FAT_STROKE * min(h, w) and STROKE_SHARE * rest_width <= bar_width < rest_width:
+                continue
             if not flat_paper or len(sides) >= 2:
                 bars |= bar
         rest = _pieces_kept(mark & ~bars) if bars.any() else None
@@ -638,6 +645,15 @@ def without_border_bars(
             out = out.copy() if out is mask else out
             out[window] &= ~mark | rest
     return out
+
+
+def _stroke_width(part: Mask) -> float:
+    """Twice the 95th percentile of the part's pixels' Euclidean distances to the nearest paper
+    pixel (0 for no pixels)."""
+    if not part.any():
+        return 0.0
+    distances = ndimage.distance_transform_edt(part)
+    return 2.0 * float(np.percentile(distances[part], 95.0))
 
 
 def _pieces_kept(rest: Mask) -> Mask:

@@ -255,6 +255,13 @@ def test_fat_digits_cropped_to_fill_the_frame_are_identical() -> None:
     assert_same(drawn(9, (300, 400), 1.0, 0.14, "light"))
     for label, frame in itertools.product((0, 2, 7), ((300, 400), (400, 300))):  # no digit filling
         assert_same(boxed(label, frame, 0.25, 0.02, 1.05, 0.02, "circle"))  # a circle the frame cuts
+    rng = np.random.default_rng(4)
+    for stem, bar in itertools.product((26, 34, 44), (30, 40)):  # a stem off the frame, thinner or not
+        image = Image.new("L", (300, 300), 235)
+        ImageDraw.Draw(image).line([(40, 45), (250, 40)], fill=30, width=bar)
+        ImageDraw.Draw(image).line([(250, 40), (150, 330)], fill=30, width=stem)
+        grainy = np.clip(np.asarray(image) + rng.normal(0.0, 8.0, (300, 300)), 0, 255).astype(np.uint8)
+        assert_same(encode(Image.fromarray(grainy), "JPEG", quality=90))
 
 
 def test_underlined_digits_are_identical() -> None:

@@ -440,6 +440,21 @@ def test_a_tight_nines_stem_at_the_frames_edge_is_not_a_pen(paper_kind: str) -> 
     assert distance(plain, tight) < 3
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_fat_seven_cropped_tight_keeps_the_stem_that_runs_off_the_frame(seed: int) -> None:
+    # Strokes as thick as MNIST's (10 to 13 % of the height), the stem running off the bottom edge:
+    # it entered the frame straight from the border as a pen does, and was cut off (the form kept
+    # the bar alone, 4 rows tall). It is thinner than the bar, the rest of its mark: a stroke.
+    image = Image.new("L", (300, 300), 235)
+    ImageDraw.Draw(image).line([(40, 45), (250, 40)], fill=30, width=40)
+    ImageDraw.Draw(image).line([(250, 40), (150, 330)], fill=30, width=30)
+    grainy = np.asarray(image) + np.random.default_rng(seed).normal(0.0, 8.0, (300, 300))
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(grainy, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=90)
+    rows = np.nonzero((upload_form(buffer.getvalue()) > 64).any(axis=1))[0]
+    assert rows.max() - rows.min() + 1 >= 16
+
+
 @pytest.mark.parametrize("sheet", ["ruled", "squared", "one line across"])
 def test_ruled_paper_with_nothing_on_it_has_no_ink(sheet: str) -> None:
     from training.marks import ruled_lines
