@@ -45,9 +45,8 @@ def without_border_bars(
     from one side to another, is cut; strips along a side are cut as on a photo. A bar of a mark
     that lies along no side is left when the rest of the mark, not the bar, reaches the side facing
     the bar's: the digit fills the frame from side to side (a tight crop's stem), no pen lies there.
-    Nor is a fat bar cut that is thinner than the rest of its mark (strips aside), but not by more
-    than STROKE_SHARE (`_fat_stroke`): a pen lying against a digit is thicker than its strokes, a
-    thick digit cropped tight has bars of its own; a rest far thicker is no strokes (a shadow).
+    Nor is a fat bar about as thick as the rest of its mark (`_fat_stroke`): a pen is thicker than
+    the digit it lies against, and a thick digit cropped tight has bars of its own.
     """
     h, w = mask.shape
     if min(h, w) < BAR_MIN_SIDE:
@@ -80,9 +79,13 @@ def without_border_bars(
 
 def _fat_stroke(bar: Mask, rest: Mask, side: int) -> bool:
     """Whether the bar is a stroke of a digit cropped tight: at least FAT_STROKE of the frame's
-    shorter side thick, and thinner than the rest of its mark but at least STROKE_SHARE of it."""
+    shorter side thick, and thinner than the rest of its mark but at least STROKE_SHARE of it (a
+    rest far thicker is no strokes: a shadow, a strip)."""
     width = _width(bar)
-    return width >= FAT_STROKE * side and STROKE_SHARE * _width(rest) <= width < _width(rest)
+    if width < FAT_STROKE * side:
+        return False
+    thick = _width(rest)
+    return STROKE_SHARE * thick <= width < thick
 
 
 def _width(part: Mask) -> float:
