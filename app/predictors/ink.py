@@ -143,7 +143,7 @@ def _strokes_on_lines(lines: list[Line], cleared: Mask, ink: Grey, lv: Levels) -
     darkest = np.zeros(len(lines) * width)
     np.maximum.at(darkest, line * width + along, values)
     ranked = np.sort(darkest.reshape(len(lines), width), axis=1)
-    counts = np.count_nonzero(ranked, axis=1)
+    counts = np.maximum(np.count_nonzero(ranked, axis=1), 1)
     own = ranked[np.arange(len(lines)), width - counts + ((counts - 1) * LINE_OWN).astype(np.int64)]
     limit = np.maximum(lv.high, LINE_DARKER * np.maximum(typical, own))
     pixel = rows * ink.shape[1] + cols
