@@ -33,6 +33,7 @@ STUB = 0.25  # pieces of it smaller than this fraction of the largest are the ba
 WIDTH_QUANTILE = 0.95  # a part's stroke width: twice this quantile of its distances to the paper
 FAT_STROKE = 0.06  # of the shorter side: a bar this thick may be a stroke of a digit cropped tight,
 STROKE_SHARE = 0.5  # ... if thinner than the rest of its mark but at least this share of it
+SAME_INK = 1.25  # ... and its mean ink within this factor of the rest's (a pen's ink is its own)
 
 
 def without_border_bars(
@@ -66,7 +67,7 @@ def without_border_bars(
             touched, far = _touched(bar, window, (h, w)), OPPOSITE[normal]
             if not (along_sides or touched[far]) and _touched(mark & ~bar, window, (h, w))[far]:
                 continue  # the rest, not the bar, reaches the far side: a digit cropped tight (a 9's stem)
-            if _fat_stroke(bar, mark & ~bar & ~strips, min(h, w)):
+            if _fat_stroke(bar, mark & ~bar & ~strips, ink[window], min(h, w)):
                 continue  # as thick as a digit's filling the frame, and as the rest's: one of them
             if not flat_paper or sum(touched) >= 2:
                 bars |= bar
@@ -77,15 +78,17 @@ def without_border_bars(
     return out
 
 
-def _fat_stroke(bar: Mask, rest: Mask, side: int) -> bool:
+def _fat_stroke(bar: Mask, rest: Mask, ink: Grey, side: int) -> bool:
     """Whether the bar is a stroke of a digit cropped tight: at least FAT_STROKE of the frame's
-    shorter side thick, and thinner than the rest of its mark but at least STROKE_SHARE of it (a
-    rest far thicker is no strokes: a shadow, a strip)."""
+    shorter side thick, thinner than the rest of its mark but at least STROKE_SHARE of it (a rest
+    far thicker is no strokes: a shadow, a strip), and as dark, within SAME_INK (a pen is not)."""
     width = _width(bar)
-    if width < FAT_STROKE * side:
+    if width < FAT_STROKE * side or not rest.any():
         return False
     thick = _width(rest)
-    return STROKE_SHARE * thick <= width < thick
+    level, rest_level = float(ink[bar].mean()), float(ink[rest].mean())
+    similar = max(level, rest_level) < SAME_INK * min(level, rest_level)
+    return similar and STROKE_SHARE * thick <= width < thick
 
 
 def _width(part: Mask) -> float:

@@ -89,7 +89,9 @@ def select_digit(ink: Grey, flat_paper: bool = False) -> tuple[Mask, Levels] | N
         kept = [1]
     else:
         found = marks(labels, ink, lv) if n else []
-        barred = [m.label for m in found if m.junk or m.spans(labels.shape)]
+        # Border objects, marks across the frame, and a digit a pen touches at the border's edge.
+        ring = set(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]).tolist())
+        barred = [m.label for m in found if m.junk or m.spans(labels.shape) or m.label in ring]
         cleared = without_border_bars(mask, labels, ink, barred, lv.flat_paper) if barred else mask
         if cleared is not mask:  # a pen or a strip's edge cut off the digit it touched
             labels, n = ndimage.label(cleared, EIGHT)

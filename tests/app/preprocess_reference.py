@@ -591,6 +591,7 @@ KEEP = 0.2  # the mark without its bars keeps this fraction of what is not strip
 STUB = 0.25  # pieces of it smaller than this fraction of the largest are the bar's stubs
 FAT_STROKE = 0.06  # of the shorter side: a bar this thick may be a tight crop's stroke ...
 STROKE_SHARE = 0.5  # ... when thinner than the rest of its mark, but at least this share of it
+SAME_INK = 1.25  # ... and its mean ink within this factor of the rest's
 
 
 def without_border_bars(
@@ -635,9 +636,14 @@ def without_border_bars(
                 continue
             # A fat bar (FAT_STROKE of the shorter side) thinner than the rest of the mark (strips
             # left out), but at least STROKE_SHARE as thick, is one of its strokes: a tight crop's.
-            bar_width, rest_width = _stroke_width(bar), _stroke_width(mark & ~bar & ~strips)
-            if bar_width >= FAT_STROKE * min(h, w) and STROKE_SHARE * rest_width <= bar_width < rest_width:
-                continue
+            # ... and about as dark: its mean ink within SAME_INK of the rest's (a pen's is its own).
+            rest = mark & ~bar & ~strips
+            bar_width, rest_width = _stroke_width(bar), _stroke_width(rest)
+            if rest.any() and bar_width >= FAT_STROKE * min(h, w):
+                bar_ink, rest_ink = float(ink[window][bar].mean()), float(ink[window][rest].mean())
+                same_ink = max(bar_ink, rest_ink) < SAME_INK * min(bar_ink, rest_ink)
+                if same_ink and STROKE_SHARE * rest_width <= bar_width < rest_width:
+                    continue
             if not flat_paper or len(sides) >= 2:
                 bars |= bar
         rest = _pieces_kept(mark & ~bars) if bars.any() else None
@@ -849,7 +855,10 @@ def select_digit(ink: Grey, flat_paper: bool = False) -> tuple[Mask, Levels] | N
         kept = [1]
     else:
         found = marks(labels, ink, lv) if n else []
-        barred = [m.label for m in found if m.junk or m.spans(labels.shape)]
+        # Border objects, marks spanning the frame, and any mark with a pixel on the frame's edge.
+        on_edge = {int(v) for v in labels[0]} | {int(v) for v in labels[-1]}
+        on_edge |= {int(v) for v in labels[:, 0]} | {int(v) for v in labels[:, -1]}
+        barred = [m.label for m in found if m.junk or m.spans(labels.shape) or m.label in on_edge]
         cleared = without_border_bars(mask, labels, ink, barred, lv.flat_paper) if barred else mask
         if cleared is not mask:  # a pen or a strip's edge cut off the digit it touched
             labels, n = ndimage.label(cleared, EIGHT)

@@ -455,6 +455,27 @@ def test_a_fat_seven_cropped_tight_keeps_the_stem_that_runs_off_the_frame(seed: 
     assert rows.max() - rows.min() + 1 >= 16
 
 
+def test_a_pen_touching_a_central_digit_from_the_border_is_cut_off() -> None:
+    def photo(pen: bool) -> bytes:
+        image = Image.new("L", SIZE, 235)
+        ImageDraw.Draw(image).line(FOUR, fill=30, width=18, joint="curve")
+        if pen:  # a grey pen from the left edge to the four's foot, touching the border 14 px
+            ImageDraw.Draw(image).line([(0, 215), (150, 185)], fill=105, width=14)
+        grainy = np.asarray(image) + np.random.default_rng(0).normal(0.0, 4.0, (SIZE[1], SIZE[0]))
+        buffer = io.BytesIO()
+        Image.fromarray(np.clip(grainy, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=90)
+        return buffer.getvalue()
+
+    def box(form: np.ndarray) -> tuple[int, int, int, int]:
+        ys, xs = np.nonzero(form > 64)
+        return int(ys.min()), int(ys.max()), int(xs.min()), int(xs.max())
+
+    # The four and the pen, central with a short contact, were not a border object, so the bar step
+    # never looked at them: the crop took the pen in (columns 0 to 19, the four shrunk to 16 rows).
+    plain, with_pen = box(upload_form(photo(False))), box(upload_form(photo(True)))
+    assert all(abs(a - b) <= 1 for a, b in zip(plain, with_pen, strict=True)), (plain, with_pen)
+
+
 @pytest.mark.parametrize("sheet", ["ruled", "squared", "one line across"])
 def test_ruled_paper_with_nothing_on_it_has_no_ink(sheet: str) -> None:
     from training.marks import ruled_lines
