@@ -139,7 +139,7 @@ def test_a_pencil_stroke_along_a_line_is_not_cleared_with_it(label: int, frame: 
 
 
 def test_a_margin_darker_than_the_lines_is_cleared_all_along() -> None:
-    # A red margin about 1.7 times as dark as the pale lines, beside the digit: measured against the
+    # A red margin about 1.8 times as dark as the pale lines, beside the digit: measured against the
     # other lines only, all of it was put back and joined to the four.
     grey = drawing()
     lined = grey.copy()
