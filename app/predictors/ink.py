@@ -126,19 +126,20 @@ def _without_lines(candidate: Mask, ink: Grey, lv: Levels) -> Mask:
             cols = ndimage.find_objects(labels)[0][1]
             if cols.stop - cols.start <= ONE_WIDTH * ink.shape[1]:
                 return candidate
-    mask = mask | _strokes_on_lines(lines, candidate & ~mask, ink, lv)
+    mask = mask | _strokes_on_lines(lines, ink, lv)
     return mask | (candidate & ndimage.binary_dilation(mask, EIGHT, LINE_MEND))
 
 
-def _strokes_on_lines(lines: list[Line], cleared: Mask, ink: Grey, lv: Levels) -> Mask:
-    """The cleared pixels far darker than the lines (a 7's bar lying along a squared sheet's line):
-    LINE_DARKER times the cleared pixels' median, or times the LINE_OWN quantile of the line's own
-    darkness along its length if higher (a margin's line, darker all along). Pixels on two lines are
-    left out: lines printed over each other are darker where they cross."""
-    typical = float(np.median(ink[cleared]))
+def _strokes_on_lines(lines: list[Line], ink: Grey, lv: Levels) -> Mask:
+    """The lines' pixels far darker than the lines (a 7's bar lying along a squared sheet's line):
+    LINE_DARKER times the median of all their pixels, or times the LINE_OWN quantile of the line's
+    own darkness along its length if higher (a margin's line, darker all along). Pixels on two lines
+    are left out: lines printed over each other are darker where they cross."""
     line = np.concatenate([np.full(rows.size, k) for k, (rows, _, _) in enumerate(lines)])
     rows, cols, along = (np.concatenate(part) for part in zip(*lines, strict=True))
     values = ink[rows, cols]
+    pixel = rows * ink.shape[1] + cols
+    typical = float(np.median(ink.ravel()[np.unique(pixel)]))  # each pixel once, on however many lines
     # Each line's darkness at each place along it (its darkest pixel across it; ink there is over
     # the low threshold, so 0 is no pixel), then the LINE_OWN quantile of the places it has.
     width = int(along.max()) + 1
@@ -148,7 +149,6 @@ def _strokes_on_lines(lines: list[Line], cleared: Mask, ink: Grey, lv: Levels) -
     counts = np.maximum(np.count_nonzero(ranked, axis=1), 1)
     own = ranked[np.arange(len(lines)), width - counts + ((counts - 1) * LINE_OWN).astype(np.int64)]
     limit = np.maximum(lv.high, LINE_DARKER * np.maximum(typical, own))
-    pixel = rows * ink.shape[1] + cols
     once = np.bincount(pixel, minlength=ink.size)[pixel] == 1
     out = np.zeros(ink.size, bool)
     out[pixel[once & (values > limit[line])]] = True
