@@ -42,6 +42,7 @@ SOURCES = (
     "app/predictors/marks.py",
     "app/predictors/bars.py",
     "app/predictors/ruled.py",
+    "app/predictors/outlines.py",
     "app/predictors/preprocess.py",
 )
 ROOT = Path(__file__).resolve().parents[1]

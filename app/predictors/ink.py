@@ -13,8 +13,9 @@ from scipy import ndimage
 
 from app.predictors.bars import without_border_bars
 from app.predictors.marks import Mark, marks
+from app.predictors.outlines import without_box_outlines
 from app.predictors.paper import EIGHT, Grey, Levels, levels, otsu
-from app.predictors.ruled import LINE_MEND, Line, Mask, ruled_lines, without_box_outlines
+from app.predictors.ruled import LINE_MEND, Line, Mask, ruled_lines
 
 ANALYSIS_SIDE = 384  # larger pictures are analysed on a reduced copy at most this big
 ONE_WIDTH = 0.1  # a lone upright stroke this narrow (of the frame) from edge to edge is a 1, not a line
