@@ -18,6 +18,7 @@
     python -m bench.strokes --scene underlined    # with a line drawn under it
     python -m bench.strokes --scene ruled         # on ruled paper photographed turned a little
     python -m bench.strokes --scene squared       # ... on squared paper, in pen or in pencil grey
+    python -m bench.strokes --scene turned        # ruled or squared, the sheet turned 20 to 45 degrees
 
 Six digits (a 1 as one line, a 7 and a 4 of two and three lines, a Z-like 2, an ellipse 0, a 9 of
 an ellipse and a line). `photo` (the default): they fill 30, 60 or 90 % of the height of a
@@ -45,7 +46,8 @@ under it, 2 or 6 % of the digit's height below its box, 0.6 or 1.2 times the box
 `ruled`: at 30 or 50 %, pens of 3 and 8 %, on paper ruled in pale blue every 6 or 10 % of the
 frame's longer side, the lines turned by 0, 3, 6 or 10 degrees (a sheet not quite square to the
 phone), with noise of 3 (384); `squared`: the same on squared paper, squares of 5 or 8 %, turned 0,
-5 or 10 degrees, in black ink or in pencil grey (120, about as dark as the lines) (576).
+5 or 10 degrees, in black ink or in pencil grey (120, about as dark as the lines) (576);
+`turned`: ruled or squared every 6 or 10 %, the sheet turned 20, -30 or 45 degrees (576).
 Every upload goes
 through the service's own `prepare_upload` and the network; prints every miss (misread, or
 refused) and the count. Such digits are what a ruled-line or border step can mistake for lines:
@@ -374,6 +376,15 @@ def cases(scene: str, paper: str, heights: tuple[float, ...], margin: int) -> It
                 f"{frame[0]}x{frame[1]}, {height:.0%}, pen {pen:.0%} of grey {ink:g}, squares of {step:.0%}"
             )
             yield what + f" turned {angle:g}", label, ruled(label, frame, height, pen, angle, step, True, ink)
+    elif scene == "turned":
+        grid = itertools.product(
+            DIGITS, FRAMES[:2], (0.3, 0.5), (0.03, 0.08), (20.0, -30.0, 45.0), (0.06, 0.1), (False, True)
+        )
+        for label, frame, height, pen, angle, step, squared in grid:
+            paper = "squares" if squared else "lines"
+            what = f"{frame[0]}x{frame[1]}, {height:.0%}, pen {pen:.0%}, {paper} every {step:.0%}"
+            what += f" turned {angle:g}"
+            yield what, label, ruled(label, frame, height, pen, angle, step, squared)
     elif scene == "underlined":
         grid = itertools.product(DIGITS, FRAMES[:2], (0.3, 0.6), (0.03, 0.08), (0.02, 0.06), (0.6, 1.2))
         for label, frame, height, pen, gap, width in grid:
@@ -409,6 +420,7 @@ def main() -> None:
             "underlined",
             "ruled",
             "squared",
+            "turned",
         ),
         default="photo",
     )

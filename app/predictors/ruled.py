@@ -22,7 +22,13 @@ RULED_EDGE, RULED_RUN = 0.04, 3  # ... and runs off a side: inks half of each of
 TEXTURE_MARGIN = 0.3  # ... more than a band beside it does there (a desk's grain inks them alike)
 RULED_GAP = 0.03  # ... and is cleared as far as it is inked from a side, across gaps this short
 LINE_MEND = 3  # px: a cleared line's pixels this near the remaining ink are put back (the crossing)
-MAX_TILT = np.tan(np.deg2rad(12.0))  # ruled lines are looked for up to this slope (a photo's tilt)
+MAX_TILT = np.tan(np.deg2rad(12.0))  # ruled lines are looked for at every slope up to this (a photo's tilt)
+# ... and up to 45 degrees (a sheet turned under the phone) around the slopes where lines show on the
+# mask shrunk up to COARSE times, to no less than COARSE_SIDE px (squared paper's lines stay apart):
+# a look at every slope up to 45 degrees cost 1.7 times a 1000x1000 JPEG's preprocessing, this 1.09
+COARSE, COARSE_SIDE = 4, 64
+CHORD_MIN = 0.25  # a line's stretch inside the frame shorter than this of its width is not judged
+FAMILY = 0.05  # a line steeper than MAX_TILT counts if another lies within this slope (3 degrees) of it
 PROJECT_CHUNK = 1_000_000  # pixel-slopes projected at once (memory: 8 bytes each, twice)
 
 
@@ -30,12 +36,15 @@ def ruled_lines(mask: Mask) -> list[Line]:
     """The thin lines that cross most of the frame (ruled or squared paper), each as the rows and
     columns of its pixels in the mask and each pixel's place along it (its column, or row if upright).
 
-    For slopes up to MAX_TILT, in steps that move a line's ends by 1.5 px, the ink pixels are counted
+    For slopes up to MAX_TILT, in steps that move a line's ends by 1.5 px, and up to 45 degrees near
+    the slopes where a shrunk copy of the mask shows a line (`_slopes`), the ink pixels are counted
     along lines of that slope through the frame's centre (a projection; each count over 3 neighbouring
     lines, so that a line between two steps is still whole). A thin peak of the counts, at most
     RULED_THICK of the frame thick and holding ink along RULED_SPAN of its width, whose pixels reach
     across RULED_SPAN of it and run off one side (`_reach`), is a ruled line: each is cleared
-    at the one slope that fits it best. Then the same for columns.
+    at the one slope that fits it best. A line steeper than MAX_TILT is measured on its stretch
+    inside the frame instead of the width, and counts only beside another of its slope (`_in_family`).
+    Then the same for columns.
 
     A lone line, with no other in either direction, that runs off one side only and ends on paper
     inside the frame is kept: ruled paper shows several lines, and a lone one ending on paper is a
@@ -51,7 +60,8 @@ def ruled_lines(mask: Mask) -> list[Line]:
         rows, cols = np.nonzero(view)
         w = view.shape[1]
         if rows.size >= RULED_SPAN * w:
-            found += [(axis, rows[line], cols[line]) for line in _ruled_pixels(view, rows, cols - w / 2)]
+            lines = _ruled_pixels(view, rows, cols - w / 2, _slopes(view, upright=axis == 1))
+            found += [(axis, rows[line], cols[line]) for line in lines]
     if len(found) == 1:
         axis, _, cols = found[0]
         if cols.size == 0 or cols.min() > 0 or cols.max() < mask.shape[1 - axis] - 1:
@@ -59,39 +69,123 @@ def ruled_lines(mask: Mask) -> list[Line]:
     return [(r, c, c) if axis == 0 else (c, r, c) for axis, r, c in found if r.size]  # view to mask
 
 
-def _ruled_pixels(view: Mask, rows: npt.NDArray[np.intp], x: npt.NDArray[np.float64]) -> list[Mask]:
-    """Which of the ink pixels (rows, x from the centre) of `view` lie on each ruled line."""
+def _slopes(view: Mask, upright: bool) -> npt.NDArray[np.float64]:
+    """The slopes to count `view`'s pixels along: every step (a line's ends moved 1.5 px) up to
+    MAX_TILT, and the steps within a coarse step of each slope up to 45 degrees where the view shrunk
+    k times (a pixel where any of its k x k had ink) holds a thin peak as long as a line's. Columns
+    (`upright`) stop short of 45 degrees: a line at 45 degrees is found once, as a row."""
+    h, w = view.shape
+    step = 3.0 / w
+    near = np.arange(-MAX_TILT, MAX_TILT + 1e-9, step)
+    k = int(np.clip(min(h, w) // COARSE_SIDE, 1, COARSE))
+    hs, ws = h // k, w // k
+    small = view[: hs * k, : ws * k].reshape(hs, k, ws, k).any(axis=(1, 3))
+    rows, cols = np.nonzero(small)
+    if rows.size < RULED_SPAN * ws:
+        return near
+    steep = np.arange(MAX_TILT, 1.0 - (step if upright else -1e-9), 3.0 / ws)
+    steep = np.concatenate((-steep[::-1], steep))
+    offset = int(np.ceil(ws / 2)) + 2
+    band = max(5, int(2 * RULED_THICK * hs) | 1)
+    excess = _projections(rows, cols - ws / 2, steep, hs + 2 * offset, offset, band)
+    seen = steep[excess.max(axis=1) >= RULED_SPAN * ws]
+    if seen.size == 0:
+        return near
+    around = np.arange(-k, k + 1) * step
+    extra = (seen[:, None] + around[None, :]).ravel()
+    extra = extra[(np.abs(extra) > MAX_TILT) & (np.abs(extra) < (1.0 if upright else 1.0 + 1e-9))]
+    return np.unique(np.concatenate((near, extra)))
+
+
+def _ruled_pixels(
+    view: Mask, rows: npt.NDArray[np.intp], x: npt.NDArray[np.float64], slopes: npt.NDArray[np.float64]
+) -> list[Mask]:
+    """Which of the ink pixels (rows, x from the centre) of `view` lie on each ruled line, of the slopes.
+
+    Lines up to MAX_TILT are found first, then steeper ones rising, then falling, each group apart:
+    a squared sheet turned 45 degrees has its two families at slopes +1 and -1, which would hide each
+    other where they meet in the projection. A steep line mostly on one found already is left out."""
     h, w = view.shape
     band = max(5, int(2 * RULED_THICK * h) | 1)
-    offset = int(np.ceil(MAX_TILT * w / 2)) + 2
-    slopes = np.arange(-MAX_TILT, MAX_TILT + 1e-9, 3.0 / w)
+    offset = int(np.ceil(np.abs(slopes).max() * w / 2)) + 2
     excess = _projections(rows, x, slopes, h + 2 * offset, offset, band)
-    best = excess.max(axis=0)
-    runs, n = ndimage.label(best >= RULED_SPAN * w)
-    lines = []
-    for run in ndimage.find_objects(runs)[:n]:
-        i = run[0].start + int(np.argmax(best[run]))  # the line's centre, and its best slope
-        k = int(np.argmax(excess[:, i]))
-        thick = excess[k] >= RULED_SPAN * w
-        lo, hi = i, i
-        while lo > 0 and thick[lo - 1]:
-            lo -= 1
-        while hi + 1 < len(thick) and thick[hi + 1]:
-            hi += 1
-        index = np.rint(rows + slopes[k] * x).astype(np.int64) + offset
-        on_line = (index >= lo - 1) & (index <= hi + 1)
-        # The count above adds up three lines' pixels, so a short thick stroke reaches it too (an
-        # upright 1 a fifth of the frame long), and a tightly cropped digit's bar crosses most of
-        # the frame (a 4's, a 2's foot). A ruled line also reaches across RULED_SPAN of the frame
-        # and runs off it on one side at least (the other may end at the paper's edge).
-        # Where the band runs through a solid region (a strip of desk or table along a side), or
-        # through texture (a desk's grain), that is not the line's reach.
-        d = hi - lo + 3
-        solid = _solid(view, rows[on_line], x[on_line], d)
-        beside = [x[(index >= lo - 1 + s) & (index <= hi + 1 + s)] for s in (-d, d)]
-        if _reach(x[on_line][~solid], w, beside):
-            lines.append(_from_sides(x, on_line, w))
-    return lines
+    ends = _chords(slopes, excess.shape[1], offset, h, w)  # (2, slopes, lines): x of each chord's ends
+    length = ends[1] - ends[0]
+    fill = np.where(length >= CHORD_MIN * w, excess / (RULED_SPAN * np.maximum(length, 1.0)), 0.0)
+    found: list[tuple[float, Mask]] = []
+    taken = np.zeros(rows.size, bool)
+    for group in (np.abs(slopes) <= MAX_TILT, slopes > MAX_TILT, slopes < -MAX_TILT):
+        members = np.flatnonzero(group)
+        if members.size == 0:
+            continue
+        best = fill[members].max(axis=0)
+        runs, n = ndimage.label(best >= 1.0)
+        for run in ndimage.find_objects(runs)[:n]:
+            i = run[0].start + int(np.argmax(best[run]))  # the line's centre, and its best slope
+            k = int(members[np.argmax(fill[members, i])])
+            steep = abs(slopes[k]) > MAX_TILT
+            if steep and any(abs(s - slopes[k]) <= FAMILY for s, _ in found if abs(s) <= MAX_TILT):
+                continue  # the corners of a sheet's lines up to MAX_TILT: left, as they always were
+            line = _line(view, rows, x, float(slopes[k]), fill[k] >= 1.0, (i, offset), ends[:, k, i])
+            if line is not None and not (
+                steep and 2 * np.count_nonzero(line & taken) > np.count_nonzero(line)
+            ):
+                found.append((float(slopes[k]), line))
+                taken |= line
+    return [line for slope, line in found if abs(slope) <= MAX_TILT or _in_family(slope, found)]
+
+
+def _line(
+    view: Mask,
+    rows: npt.NDArray[np.intp],
+    x: npt.NDArray[np.float64],
+    slope: float,
+    thick: npt.NDArray[np.bool_],
+    at: tuple[int, int],
+    ends: npt.NDArray[np.float64],
+) -> Mask | None:
+    """The pixels of the line of `slope` whose peak (`thick`: the lines over the threshold) holds
+    line `at[0]` (less the offset `at[1]`), if it is a ruled line; its chord runs between `ends`."""
+    i, offset = at
+    lo, hi = i, i
+    while lo > 0 and thick[lo - 1]:
+        lo -= 1
+    while hi + 1 < len(thick) and thick[hi + 1]:
+        hi += 1
+    index = np.rint(rows + slope * x).astype(np.int64) + offset
+    on_line = (index >= lo - 1) & (index <= hi + 1)
+    # The count above adds up three lines' pixels, so a short thick stroke reaches it too (an
+    # upright 1 a fifth of the frame long), and a tightly cropped digit's bar crosses most of
+    # the frame (a 4's, a 2's foot). A ruled line also reaches across RULED_SPAN of its chord
+    # and runs off the frame at one end at least (the other may end at the paper's edge).
+    # Where the band runs through a solid region (a strip of desk or table along a side), or
+    # through texture (a desk's grain), that is not the line's reach.
+    d = hi - lo + 3
+    solid = _solid(view, rows[on_line], x[on_line], d)
+    along = x - (ends[0] + ends[1]) / 2  # x from the chord's centre
+    chord = max(2, round(float(ends[1] - ends[0])))
+    beside = [along[(index >= lo - 1 + s) & (index <= hi + 1 + s)] for s in (-d, d)]
+    if _reach(along[on_line][~solid], chord, beside):
+        return _from_sides(along, on_line, chord)
+    return None
+
+
+def _in_family(slope: float, lines: list[tuple[float, Mask]]) -> bool:
+    """Whether another of the lines lies within FAMILY of `slope`: a turned sheet shows its lines
+    side by side, while a digit's steep stroke running off the frame (a tight crop's 7) is alone."""
+    return sum(abs(other - slope) <= FAMILY for other, _ in lines) >= 2
+
+
+def _chords(slopes: npt.NDArray[np.float64], n: int, offset: int, h: int, w: int) -> npt.NDArray[np.float64]:
+    """(2, slopes, n): the x (from the centre) where each line (row + slope * x = index - offset)
+    enters and leaves the h x w frame, at rows -0.5 and h - 0.5 (both ends equal where it misses the
+    frame). A line up to MAX_TILT is judged on the frame's whole width, as it always was."""
+    c = np.arange(n, dtype=np.float64)[None, :] - offset
+    s = np.where(np.abs(slopes) <= MAX_TILT, np.inf, slopes)[:, None]  # inf: across the whole width
+    lo = np.clip(np.minimum((c + 0.5) / s, (c - h + 0.5) / s), -w / 2, w / 2)
+    hi = np.clip(np.maximum((c + 0.5) / s, (c - h + 0.5) / s), -w / 2, w / 2)
+    flat = np.isinf(s)
+    return np.stack((np.where(flat, -w / 2, lo), np.where(flat, w / 2, hi)))
 
 
 def _projections(

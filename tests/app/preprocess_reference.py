@@ -315,7 +315,10 @@ RULED_GAP = 0.03  # ... and is cleared as far as it is inked from a side, across
 FAINT_MARK, RIVAL_SIZE = 2.5, 0.3  # a mark this many times fainter than a stroke this big (of it)
 ONE_WIDTH = 0.1  # a lone upright stroke from edge to edge this narrow (of the frame) is a 1
 FAINT_SPAN = 2.5  # a mark across the frame this many times fainter than another is not the digit
-MAX_TILT = np.tan(np.deg2rad(12.0))  # ruled lines are looked for up to this slope (a photo's tilt)
+MAX_TILT = np.tan(np.deg2rad(12.0))  # ruled lines are looked for at every slope up to this (a photo's tilt)
+COARSE, COARSE_SIDE = 4, 64  # ... and up to 45 degrees near the slopes with lines on a view shrunk k times
+CHORD_MIN = 0.25  # a line's stretch inside the frame shorter than this of its width is not judged
+FAMILY = 0.05  # a line steeper than MAX_TILT is cleared only beside another within this slope of it
 LINE_DARKER = 1.6  # pixels of a cleared line this many times darker than the lines: a stroke on it
 LINE_OWN = 0.25  # ... or than this quantile of the line's own darkness along it, if that is higher
 
@@ -343,7 +346,7 @@ def ruled_lines(mask: Mask) -> list[tuple[int, npt.NDArray[np.intp], npt.NDArray
         w = view.shape[1]
         if rows.size < RULED_SPAN * w:
             continue
-        for clear in _ruled_pixels(view, rows, cols - w / 2):
+        for clear in _ruled_pixels(view, rows, cols - w / 2, axis == 1):
             lines.append((axis, rows[clear], cols[clear]))
     if len(lines) == 1:
         axis, rows, cols = lines[0]
@@ -391,26 +394,89 @@ def strokes_on_lines(mask: Mask, ink: Grey, lv: Levels) -> Mask:
     return passed & ~failed & (on_lines == 1)
 
 
-def _ruled_pixels(view: Mask, rows: npt.NDArray[np.intp], x: npt.NDArray[np.float64]) -> list[Mask]:
-    """Which of the ink pixels (rows, x from the centre) of `view` lie on each ruled line."""
+def _top_hat(
+    rows: npt.NDArray[np.intp], x: npt.NDArray[np.float64], slope: float, n: int, offset: int, band: int
+) -> npt.NDArray[np.float64]:
+    """The counts of the pixels (rows, x from the centre) on each of n lines of `slope`, over 3
+    neighbouring lines, less their grey opening `band` lines wide (a line is a thin peak)."""
+    counts = np.bincount(np.rint(rows + slope * x).astype(np.int64) + offset, minlength=n)
+    counts = counts + np.roll(counts, 1) + np.roll(counts, -1)  # 3 neighbouring lines
+    # A line is a thin peak of the projection above the rows around it (a top-hat), so the rows
+    # that cross the digit, or the other direction's lines, are not taken for one.
+    return (counts - ndimage.grey_opening(counts, size=band, mode="nearest")).astype(np.float64)
+
+
+def _line_slopes(view: Mask, upright: bool) -> list[float]:
+    """Every slope step (3 / w) up to MAX_TILT; beyond it, up to 45 degrees (columns: short of it),
+    the steps within one coarse step of each slope at which the view shrunk k times (k = its shorter
+    side over COARSE_SIDE, 1 to COARSE; a shrunk pixel is ink if any of its k x k is) holds a line."""
+    h, w = view.shape
+    step = 3.0 / w
+    slopes = set(np.arange(-MAX_TILT, MAX_TILT + 1e-9, step).tolist())
+    k = min(max(min(h, w) // COARSE_SIDE, 1), COARSE)
+    hs, ws = h // k, w // k
+    small = np.zeros((hs, ws), bool)
+    for dy in range(k):
+        for dx in range(k):
+            small |= view[dy : hs * k : k, dx : ws * k : k]
+    rows, cols = np.nonzero(small)
+    if rows.size >= RULED_SPAN * ws:
+        top = 1.0 - step if upright else 1.0 + 1e-9
+        positive = np.arange(MAX_TILT, top, 3.0 / ws)
+        offset = int(np.ceil(ws / 2)) + 2
+        band = max(5, int(2 * RULED_THICK * hs) | 1)
+        for slope in np.concatenate((-positive[::-1], positive)).tolist():
+            if _top_hat(rows, cols - ws / 2, slope, hs + 2 * offset, offset, band).max() >= RULED_SPAN * ws:
+                for j in range(-k, k + 1):
+                    near = slope + j * step
+                    if abs(near) > MAX_TILT and (abs(near) < 1.0 if upright else abs(near) < 1.0 + 1e-9):
+                        slopes.add(near)
+    return sorted(slopes)
+
+
+def _ruled_pixels(
+    view: Mask, rows: npt.NDArray[np.intp], x: npt.NDArray[np.float64], upright: bool
+) -> list[Mask]:
+    """Which of the ink pixels (rows, x from the centre) of `view` lie on each ruled line. A line is
+    judged on its chord, its stretch inside the frame (a turned sheet's line may cross a corner)."""
     h, w = view.shape
     band = max(5, int(2 * RULED_THICK * h) | 1)
-    offset = int(np.ceil(MAX_TILT * w / 2)) + 2
-    slopes = np.arange(-MAX_TILT, MAX_TILT + 1e-9, 3.0 / w)
-    excess = np.empty((len(slopes), h + 2 * offset))
-    for k, slope in enumerate(slopes):
-        counts = np.bincount(np.rint(rows + slope * x).astype(np.int64) + offset, minlength=h + 2 * offset)
-        counts = counts + np.roll(counts, 1) + np.roll(counts, -1)  # 3 neighbouring lines
-        # A line is a thin peak of the projection above the rows around it (a top-hat), so the rows
-        # that cross the digit, or the other direction's lines, are not taken for one.
-        excess[k] = counts - ndimage.grey_opening(counts, size=band, mode="nearest")
-    best = excess.max(axis=0)
-    runs, n = ndimage.label(best >= RULED_SPAN * w)
+    slopes = np.array(_line_slopes(view, upright))
+    offset = int(np.ceil(np.abs(slopes).max() * w / 2)) + 2
+    n = h + 2 * offset
+    fill = np.zeros((len(slopes), n))
+    ends = np.zeros((len(slopes), n, 2))
+    for k, slope in enumerate(slopes.tolist()):
+        excess = _top_hat(rows, x, slope, n, offset, band)
+        for i in range(n):
+            ends[k, i] = _chord(i - offset, slope, h, w)
+        length = ends[k, :, 1] - ends[k, :, 0]
+        judged = length >= CHORD_MIN * w
+        fill[k, judged] = excess[judged] / (RULED_SPAN * np.maximum(length[judged], 1.0))
+    excess = fill
+    # Peaks of lines up to MAX_TILT, then of steeper ones rising, then falling, each group on its own
+    # (at 45 degrees a squared sheet's two families would share the projection's places).
+    listed = slopes.tolist()
+    candidates = []  # (the line's centre, its best slope)
+    for members in (
+        [k for k, s in enumerate(listed) if abs(s) <= MAX_TILT],
+        [k for k, s in enumerate(listed) if s > MAX_TILT],
+        [k for k, s in enumerate(listed) if s < -MAX_TILT],
+    ):
+        if not members:
+            continue
+        best = excess[members].max(axis=0)
+        runs, count = ndimage.label(best >= 1.0)
+        for run in ndimage.find_objects(runs)[:count]:
+            i = run[0].start + int(np.argmax(best[run]))
+            candidates.append((i, members[int(np.argmax(excess[members, i]))]))
     lines = []
-    for run in ndimage.find_objects(runs)[:n]:
-        i = run[0].start + int(np.argmax(best[run]))  # the line's centre, and its best slope
-        k = int(np.argmax(excess[:, i]))
-        thick = excess[k] >= RULED_SPAN * w
+    taken = np.zeros(rows.size, bool)  # the pixels of the lines found so far
+    for i, k in candidates:
+        flat = [slope for slope, _ in lines if abs(slope) <= MAX_TILT]
+        if abs(slopes[k]) > MAX_TILT and [s for s in flat if abs(s - slopes[k]) <= FAMILY]:
+            continue  # a corner of a sheet's line up to MAX_TILT, found again as a steep one: left
+        thick = excess[k] >= 1.0
         lo, hi = i, i
         while lo > 0 and thick[lo - 1]:
             lo -= 1
@@ -437,27 +503,31 @@ def _ruled_pixels(view: Mask, rows: npt.NDArray[np.intp], x: npt.NDArray[np.floa
                 for dx in (-d, d)
             ]
             keep.append(not all(corners))
-        along = x[on_line][np.array(keep, bool)] if keep else x[on_line]
+        # From here on, x is measured from the centre of the line's chord, and its length is w.
+        centre = (ends[k, i, 0] + ends[k, i, 1]) / 2
+        chord = max(2, round(float(ends[k, i, 1] - ends[k, i, 0])))
+        xs = x - centre
+        along = xs[on_line][np.array(keep, bool)] if keep else xs[on_line]
         # The bands d lines above and below the band: where a line runs off a side it inks
         # TEXTURE_MARGIN of the columns there more than the less inked of the two; grain inks all
         # three alike (a line along a desk's edge has paper in one of them).
         beside = [
             set(
-                np.clip(np.floor(x[(index >= lo - 1 + s) & (index <= hi + 1 + s)] + w / 2), 0, w - 1)
+                np.clip(np.floor(xs[(index >= lo - 1 + s) & (index <= hi + 1 + s)] + chord / 2), 0, chord - 1)
                 .astype(int)
                 .tolist()
             )
             for s in (-d, d)
         ]
-        if along.size and float(along.max()) - float(along.min()) >= RULED_SPAN * w:
-            columns = set(np.clip(np.floor(along + w / 2), 0, w - 1).astype(int).tolist())
-            near = max(2, round(RULED_EDGE * w))
-            for edge, step in ((0, 1), (w - 1, -1)):
+        if along.size and float(along.max()) - float(along.min()) >= RULED_SPAN * chord:
+            columns = set(np.clip(np.floor(along + chord / 2), 0, chord - 1).astype(int).tolist())
+            near = max(2, round(RULED_EDGE * chord))
+            for edge, step in ((0, 1), (chord - 1, -1)):
                 stretches = [
                     sum(edge + step * (j * near + i) in columns for i in range(near))
                     for j in range(RULED_RUN)
                 ]
-                last = [edge + step * i for i in range(min(near * RULED_RUN, w))]
+                last = [edge + step * i for i in range(min(near * RULED_RUN, chord))]
                 own = sum(c in columns for c in last) / len(last)
                 texture = min(sum(c in b for c in last) / len(last) for b in beside)
                 if (
@@ -465,9 +535,29 @@ def _ruled_pixels(view: Mask, rows: npt.NDArray[np.intp], x: npt.NDArray[np.floa
                     and all(c >= near / 2 for c in stretches)
                     and own - texture >= TEXTURE_MARGIN
                 ):
-                    lines.append(_inked_from_a_side(x, on_line, w))
+                    line = _inked_from_a_side(xs, on_line, chord)
+                    overlap = int((line & taken).sum())
+                    if abs(slopes[k]) <= MAX_TILT or 2 * overlap <= int(
+                        line.sum()
+                    ):  # not a steep line found twice
+                        lines.append((slopes[k], line))
+                        taken |= line
                     break
-    return lines
+    kept = []
+    for slope, line in lines:  # a steep line alone at its slope is a digit's stroke, not a sheet's lines
+        alike = [other for other, _ in lines if abs(other - slope) <= FAMILY]
+        if abs(slope) <= MAX_TILT or len(alike) >= 2:
+            kept.append(line)
+    return kept
+
+
+def _chord(c: int, slope: float, h: int, w: int) -> tuple[float, float]:
+    """Where the line row = c - slope * x (x from the centre) enters and leaves the h x w frame: the x
+    at rows -0.5 and h - 0.5. A line up to MAX_TILT is judged on the whole width, whatever c."""
+    if abs(slope) <= MAX_TILT:
+        return (-w / 2, w / 2)
+    top, bottom = (c + 0.5) / slope, (c - h + 0.5) / slope
+    return (min(max(min(top, bottom), -w / 2), w / 2), min(max(max(top, bottom), -w / 2), w / 2))
 
 
 def _inked_from_a_side(x: npt.NDArray[np.float64], on_line: Mask, w: int) -> Mask:

@@ -171,6 +171,17 @@ def test_ruled_paper_is_identical() -> None:
         assert_same(encode(Image.fromarray(np.minimum(sheet, scribble).astype(np.uint8))))
 
 
+def test_sheets_turned_further_are_identical() -> None:
+    from bench.strokes import ruled  # lines steeper than 12 degrees: found near the coarse look's slopes
+
+    for label, angle, squared in itertools.product((2, 7), (-40.0, -25.0, 20.0, 33.0, 45.0), (False, True)):
+        assert_same(ruled(label, (300, 400), 0.3, 0.03, angle, 0.1, squared))
+    for label, angle in ((0, 35.0), (4, -18.0)):  # shrunk 4 times for the coarse look
+        assert_same(ruled(label, (1000, 1000), 0.3, 0.03, angle, 0.06, True))
+    for label in (1, 7):  # turned 10 degrees: its lines' corners also fit a steep slope, and are left
+        assert_same(ruled(label, (300, 400), 0.5, 0.03, 10.0, 0.05, True, 120.0))
+
+
 @pytest.mark.parametrize("paper_kind", ["even", "light", "grain"])
 def test_straight_stroke_digits_are_identical(paper_kind: str) -> None:
     from bench.strokes import drawn  # long straight strokes, up to close to the frame's edges
