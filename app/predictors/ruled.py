@@ -7,6 +7,8 @@ cut.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
@@ -25,7 +27,7 @@ LINE_MEND = 3  # px: a cleared line's pixels this near the remaining ink are put
 MAX_TILT = np.tan(np.deg2rad(12.0))  # ruled lines are looked for at every slope up to this (a photo's tilt)
 # ... and up to 45 degrees (a sheet turned under the phone) around the slopes where lines show on the
 # mask shrunk up to COARSE times, to no less than COARSE_SIDE px (squared paper's lines stay apart):
-# a look at every slope up to 45 degrees cost 1.7 times a 1000x1000 JPEG's preprocessing, this 1.09
+# a look at every slope up to 45 degrees cost 1.7 times a 1000x1000 JPEG's preprocessing, this 1.07
 COARSE, COARSE_SIDE = 4, 64
 CHORD_MIN = 0.25  # a line's stretch inside the frame shorter than this of its width is not judged
 FAMILY = 0.05  # a line steeper than MAX_TILT counts if another lies within this slope (3 degrees) of it
@@ -79,7 +81,9 @@ def _slopes(view: Mask, upright: bool) -> npt.NDArray[np.float64]:
     near = np.arange(-MAX_TILT, MAX_TILT + 1e-9, step)
     k = int(np.clip(min(h, w) // COARSE_SIDE, 1, COARSE))
     hs, ws = h // k, w // k
-    small = view[: hs * k, : ws * k].reshape(hs, k, ws, k).any(axis=(1, 3))
+    small = view[: hs * k : k, : ws * k : k].copy()  # or-ed slices: ~4x cheaper than a reshaped any()
+    for dy, dx in itertools.product(range(k), repeat=2):
+        small |= view[dy : hs * k : k, dx : ws * k : k]
     rows, cols = np.nonzero(small)
     if rows.size < RULED_SPAN * ws:
         return near
