@@ -503,7 +503,7 @@ def _ruled_pixels(
                 for dx in (-d, d)
             ]
             keep.append(not all(corners))
-        # From here on, x is measured from the centre of the line's chord, and its length is w.
+        # From here on, x is measured from the centre of the line's chord (xs), `chord` px long.
         centre = (ends[k, i, 0] + ends[k, i, 1]) / 2
         chord = max(2, round(float(ends[k, i, 1] - ends[k, i, 0])))
         xs = x - centre
@@ -536,10 +536,8 @@ def _ruled_pixels(
                     and own - texture >= TEXTURE_MARGIN
                 ):
                     line = _inked_from_a_side(xs, on_line, chord)
-                    overlap = int((line & taken).sum())
-                    if abs(slopes[k]) <= MAX_TILT or 2 * overlap <= int(
-                        line.sum()
-                    ):  # not a steep line found twice
+                    twice = 2 * int((line & taken).sum()) > int(line.sum())  # mostly on a line found
+                    if abs(slopes[k]) <= MAX_TILT or not twice:
                         lines.append((slopes[k], line))
                         taken |= line
                     break
