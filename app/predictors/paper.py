@@ -8,6 +8,7 @@ which `app.predictors.ink.digit_ink` then decides which of it is the digit.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -15,6 +16,7 @@ from PIL import Image
 from scipy import ndimage
 
 Grey = npt.NDArray[np.float32]
+AnyType = TypeVar("AnyType", bound=np.generic)  # block_max: grey ink or a mask
 
 PAPER_SIDE = 96  # the paper level is estimated on a copy at most this many pixels on a side
 PAPER_WINDOW = (0.15, 0.45)  # ... with a window between these fractions of its longer side ...
@@ -224,6 +226,21 @@ def _window_reduce(padded: Grey, k: int, reduce: np.ufunc, n: int) -> Grey:
         padded = reduce(padded[:-span], padded[span:])  # row i now covers rows [i, i + 2 * span)
         span *= 2
     return np.asarray(reduce(padded[:n], padded[k - span : k - span + n]), dtype=np.float32)
+
+
+def block_max(a: npt.NDArray[AnyType], factor: int) -> npt.NDArray[AnyType]:
+    """The max of each factor x factor block (edge blocks padded with 0): (ceil(H / f), ceil(W / f)).
+    Grey ink (the analysis copy) or a mask (a coarse look at its lines)."""
+    h, w = a.shape
+    hh, ww = -(-h // factor), -(-w // factor)
+    padded = np.zeros((hh * factor, ww * factor), a.dtype)
+    padded[:h, :w] = a
+    out = padded[::factor, ::factor].copy()
+    for dy in range(factor):  # factor^2 strided maxima: ~10x faster than a reshaped max over 2 axes
+        for dx in range(factor):
+            if dy or dx:
+                np.maximum(out, padded[dy::factor, dx::factor], out=out)
+    return out
 
 
 def otsu(values: npt.NDArray[np.uint8]) -> int:

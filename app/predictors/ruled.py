@@ -7,11 +7,11 @@ cut.
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
+
+from app.predictors.paper import block_max
 
 Mask = npt.NDArray[np.bool_]
 Line = tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.intp]]  # rows, columns, along
@@ -81,9 +81,7 @@ def _slopes(view: Mask, upright: bool) -> npt.NDArray[np.float64]:
     near = np.arange(-MAX_TILT, MAX_TILT + 1e-9, step)
     k = int(np.clip(min(h, w) // COARSE_SIDE, 1, COARSE))
     hs, ws = h // k, w // k
-    small = view[: hs * k : k, : ws * k : k].copy()  # or-ed slices: ~4x cheaper than a reshaped any()
-    for dy, dx in itertools.product(range(k), repeat=2):
-        small |= view[dy : hs * k : k, dx : ws * k : k]
+    small = block_max(view[: hs * k, : ws * k], k)  # whole blocks only
     rows, cols = np.nonzero(small)
     if rows.size < RULED_SPAN * ws:
         return near
