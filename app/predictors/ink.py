@@ -126,7 +126,8 @@ def _strokes_on_lines(lines: list[Line], ink: Grey, lv: Levels) -> Mask:
     rows, cols, along = (np.concatenate(part) for part in zip(*lines, strict=True))
     values = ink[rows, cols]
     pixel = rows * ink.shape[1] + cols
-    typical = float(np.median(ink.ravel()[np.unique(pixel)]))  # each pixel once, on however many lines
+    on_lines = np.bincount(pixel, minlength=ink.size)  # how many lines each pixel of the frame is on
+    typical = float(np.median(ink.ravel()[on_lines > 0]))  # each pixel once, on however many lines
     # Each line's darkness at each place along it (its darkest pixel across it; ink there is over
     # the low threshold, so 0 is no pixel), then the LINE_OWN quantile of the places it has.
     width = int(along.max()) + 1
@@ -136,7 +137,7 @@ def _strokes_on_lines(lines: list[Line], ink: Grey, lv: Levels) -> Mask:
     counts = np.maximum(np.count_nonzero(ranked, axis=1), 1)
     own = ranked[np.arange(len(lines)), width - counts + ((counts - 1) * LINE_OWN).astype(np.int64)]
     limit = np.maximum(lv.high, LINE_DARKER * np.maximum(typical, own))
-    once = np.bincount(pixel, minlength=ink.size)[pixel] == 1
+    once = on_lines[pixel] == 1
     out = np.zeros(ink.size, bool)
     out[pixel[once & (values > limit[line])]] = True
     return out.reshape(ink.shape)
