@@ -184,8 +184,9 @@ def _chords(slopes: npt.NDArray[np.float64], n: int, offset: int, h: int, w: int
     frame). A line up to MAX_TILT is judged on the frame's whole width, as it always was."""
     c = np.arange(n, dtype=np.float64)[None, :] - offset
     s = np.where(np.abs(slopes) <= MAX_TILT, np.inf, slopes)[:, None]  # inf: across the whole width
-    lo = np.clip(np.minimum((c + 0.5) / s, (c - h + 0.5) / s), -w / 2, w / 2)
-    hi = np.clip(np.maximum((c + 0.5) / s, (c - h + 0.5) / s), -w / 2, w / 2)
+    top, bottom = (c + 0.5) / s, (c - h + 0.5) / s  # where it crosses the first and last row
+    lo = np.clip(np.minimum(top, bottom), -w / 2, w / 2)
+    hi = np.clip(np.maximum(top, bottom), -w / 2, w / 2)
     flat = np.isinf(s)
     return np.stack((np.where(flat, -w / 2, lo), np.where(flat, w / 2, hi)))
 
