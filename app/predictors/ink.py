@@ -23,6 +23,7 @@ FAINT_MARK, RIVAL_SIZE = 2.5, 0.3  # a mark this many times fainter than a strok
 NEAR = 0.2  # marks within this fraction of the digit's size from it are part of it (a 5's top)
 PART_MASS = 0.02  # ... if they hold at least this fraction of its ink
 PART_LEVEL = 2.5  # ... and their mean ink is within this factor of its own
+UNDERLINE = 5.0  # a dash below the digit this many times wider than tall is a line even if half as wide
 RELATIVE = 0.12  # of the digit's strongest ink: weaker pixels are shading or texture, not strokes
 LINE_DARKER = 1.6  # a line's pixels this many times darker than the lines' median are a stroke on it
 LINE_OWN = 0.25  # ... or than this quantile of its own darkness along it, if higher (darker all along)
@@ -206,9 +207,10 @@ def choose_digit(found: list[Mark], shape: tuple[int, int], ruled: bool = False)
 def _with_parts(main: Mark, plausible: list[Mark], ruled: bool) -> list[Mark]:
     """`main` and the marks near it, as dark, that are parts of the digit (a 5's top, a 7's bar).
 
-    A dash wholly below the digit and at least as wide is an underline, not a part (a 7 on a line
-    reads 1), unless ruled lines were cleared (`ruled`): then it may be the lower part of a digit a
-    line cut in two. (A narrower one may be a piece of the digit: a pencil 5's broken-off bowl.)
+    A dash wholly below the digit is an underline, not a part (a 7 on a line reads 1), if it is at
+    least as wide, or half as wide and a thin line (`_underline`), unless ruled lines were cleared
+    (`ruled`): then it may be the lower part of a digit a line cut in two. (A narrower, thicker one
+    may be a piece of the digit: a pencil 5's broken-off bowl.)
     """
     kept, box, size = [main], main.box, main.size
     grew = True
@@ -217,11 +219,19 @@ def _with_parts(main: Mark, plausible: list[Mark], ruled: bool) -> list[Mark]:
         for m in plausible:
             if m in kept or m.mass < PART_MASS * main.mass or m.gap(box) > NEAR * size:
                 continue
-            if m.dash and m.box[0] >= box[1] and m.box[3] - m.box[2] >= box[3] - box[2] and not ruled:
-                continue  # an underline
+            if _underline(m, box) and not ruled:
+                continue
             if not 1 / PART_LEVEL < m.level / max(main.level, 1e-6) < PART_LEVEL:
                 continue  # much darker or fainter than the digit: another pen's mark
             kept.append(m)
             box = (min(box[0], m.box[0]), max(box[1], m.box[1]), min(box[2], m.box[2]), max(box[3], m.box[3]))
             grew = True
     return kept
+
+
+def _underline(m: Mark, box: tuple[int, int, int, int]) -> bool:
+    """A dash wholly below `box`, as wide, or half as wide and thin (UNDERLINE times wider than tall)."""
+    if not m.dash or m.box[0] < box[1]:
+        return False
+    width, height = m.box[3] - m.box[2], m.box[1] - m.box[0]
+    return width >= box[3] - box[2] or (2 * width >= box[3] - box[2] and width >= UNDERLINE * height)

@@ -61,6 +61,7 @@ LINE_MEND = 3  # px: a cleared line's pixels this near the remaining ink are put
 NEAR = 0.2  # marks within this fraction of the digit's size from it are part of it (a 5's top)
 PART_MASS = 0.02  # ... if they hold at least this fraction of its ink
 PART_LEVEL = 2.5  # ... and their mean ink is within this factor of its own
+UNDERLINE = 5.0  # a dash below this many times wider than tall is an underline if half as wide
 SPAN = 0.9  # a mark this wide or tall (of the frame) reaches across it
 SOLID_FILL = 0.7  # a squarish mark filling this much of its box is a dot or a blot
 DASH = 3.0  # a mark this many times wider than tall is a dash or an underline, not a digit alone
@@ -1209,8 +1210,10 @@ def choose_digit(found: list[Mark], shape: tuple[int, int], lines_cleared: bool 
         for m in plausible:
             if m in kept or m.mass < PART_MASS * main.mass or m.gap(box) > NEAR * size:
                 continue
-            if not lines_cleared and m.dash and m.box[0] >= box[1] and m.box[3] - m.box[2] >= box[3] - box[2]:
-                continue  # a dash wholly below what is kept so far, and as wide: an underline, not a part
+            if not lines_cleared and m.dash and m.box[0] >= box[1]:  # a dash wholly below what is kept so far
+                wide, tall, kept_wide = m.box[3] - m.box[2], m.box[1] - m.box[0], box[3] - box[2]
+                if wide >= kept_wide or (2 * wide >= kept_wide and wide >= UNDERLINE * tall):
+                    continue  # as wide, or a thin line half as wide: an underline, not a part
             if not 1 / PART_LEVEL < m.level / max(main.level, 1e-6) < PART_LEVEL:
                 continue  # much darker or fainter than the digit: another pen's mark
             kept.append(m)
