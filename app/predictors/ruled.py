@@ -87,9 +87,7 @@ def _slopes(view: Mask, upright: bool) -> npt.NDArray[np.float64]:
         return near
     steep = np.arange(MAX_TILT, 1.0 - (step if upright else -1e-9), 3.0 / ws)
     steep = np.concatenate((-steep[::-1], steep))
-    offset = int(np.ceil(ws / 2)) + 2
-    band = max(5, int(2 * RULED_THICK * hs) | 1)
-    excess = _projections(rows, cols - ws / 2, steep, hs + 2 * offset, offset, band)
+    excess, _ = _projections(rows, cols - ws / 2, steep, (hs, ws))
     seen = steep[excess.max(axis=1) >= RULED_SPAN * ws]
     if seen.size == 0:
         return near
@@ -108,9 +106,7 @@ def _ruled_pixels(
     a squared sheet turned 45 degrees has its two families at slopes +1 and -1, which would hide each
     other where they meet in the projection. A steep line mostly on one found already is left out."""
     h, w = view.shape
-    band = max(5, int(2 * RULED_THICK * h) | 1)
-    offset = int(np.ceil(np.abs(slopes).max() * w / 2)) + 2
-    excess = _projections(rows, x, slopes, h + 2 * offset, offset, band)
+    excess, offset = _projections(rows, x, slopes, (h, w))
     ends = _chords(slopes, excess.shape[1], offset, h, w)  # (2, slopes, lines): x of each chord's ends
     length = ends[1] - ends[0]
     fill = np.where(length >= CHORD_MIN * w, excess / (RULED_SPAN * np.maximum(length, 1.0)), 0.0)
@@ -195,17 +191,21 @@ def _projections(
     rows: npt.NDArray[np.intp],
     x: npt.NDArray[np.float64],
     slopes: npt.NDArray[np.float64],
-    n: int,
-    offset: int,
-    band: int,
-) -> npt.NDArray[np.int64]:
-    """For each slope, the count of ink pixels (rows, x from the centre) on each of the `n` lines of that
-    slope (row + slope * x, shifted by `offset`), over 3 neighbouring lines, less its grey opening
-    `band` lines wide: a line is a thin peak of the projection above the rows around it (a top-hat), so
-    the rows that cross the digit, or the other direction's lines, are not taken for one.
+    shape: tuple[int, int],
+) -> tuple[npt.NDArray[np.int64], int]:
+    """For each slope, the count of ink pixels (rows, x from the centre) of a frame of `shape` on each
+    line of that slope (row + slope * x, shifted by the offset returned with the counts, so that every
+    line through the frame has an index), over 3 neighbouring lines, less its grey opening a band
+    2 * RULED_THICK of the height wide: a line is a thin peak of the projection above the rows around
+    it (a top-hat), so the rows that cross the digit, or the other direction's lines, are not taken
+    for one.
 
     The slopes are projected together, PROJECT_CHUNK pixel-slopes at a time, not one call per slope:
     the whole ruled step then takes 5.2 ms instead of 6.2 per analysed upload up to 12 degrees."""
+    h, w = shape
+    band = max(5, int(2 * RULED_THICK * h) | 1)
+    offset = int(np.ceil(np.abs(slopes).max() * w / 2)) + 2
+    n = h + 2 * offset
     out = np.empty((len(slopes), n), np.int64)
     step = max(1, PROJECT_CHUNK // max(rows.size, 1))
     for start in range(0, len(slopes), step):
@@ -215,7 +215,7 @@ def _projections(
         counts = np.bincount(index.ravel(), minlength=len(chunk) * n).reshape(len(chunk), n)
         counts = counts + np.roll(counts, 1, axis=1) + np.roll(counts, -1, axis=1)
         out[start : start + step] = counts - ndimage.grey_opening(counts, size=(1, band), mode="nearest")
-    return out
+    return out, offset
 
 
 def _from_sides(x: npt.NDArray[np.float64], on_line: Mask, w: int) -> Mask:
