@@ -9,6 +9,7 @@ import numpy as np
 import paddle
 
 from app.predictors.preprocess import prepare_upload
+from models import second_look
 from models.features import scale_pixels
 from training.calibration import expected_calibration_error, softmax
 
@@ -40,12 +41,24 @@ def predict_logits(net: paddle.nn.Layer, images: np.ndarray, batch_size: int = 5
     return np.concatenate(out).astype(np.float32)
 
 
+def served_probabilities(
+    net: paddle.nn.Layer, images: np.ndarray, temperature: float, batch_size: int = 500
+) -> np.ndarray:
+    """uint8 (N, 28, 28) -> (N, 10) as the service answers: softmax(logits / T), then `models.second_look`."""
+    probs = softmax(predict_logits(net, images, batch_size), temperature)
+    rows = second_look.unsure(probs)
+    if not len(rows):
+        return probs
+    views = softmax(predict_logits(net, second_look.views(images[rows]), batch_size), temperature)
+    return second_look.combine(probs, rows, views)
+
+
 def predict_uploads(
     net: paddle.nn.Layer, temperature: float, uploads: list[bytes]
 ) -> list[list[float] | None]:
     """Calibrated probabilities for each upload as the service would answer, None where it refuses."""
     images, ok = mnist_forms(uploads)
-    probs = softmax(predict_logits(net, images), temperature)
+    probs = served_probabilities(net, images, temperature)
     return [p.tolist() if good else None for p, good in zip(probs, ok, strict=True)]
 
 

@@ -12,6 +12,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from app.errors import ServiceError
+from models import second_look
 from models.artifacts import LoadedModel
 from models.features import softmax
 
@@ -83,11 +84,19 @@ class DigitPipeline:
             if name:  # name the bad file in a batch
                 bad.error.message = f"{name}[{bad.index}]: {bad.error.message}"
             raise bad.error from None
-        return forms, softmax(logits, self.temperature)
+        return forms, await self.look_again(forms, softmax(logits, self.temperature))
 
     async def probabilities_of_forms(self, forms: Forms) -> Probabilities:
         """(N, 28, 28) uint8 already in MNIST form (white on black, centred) -> calibrated probabilities."""
-        return softmax(await self.runner.infer(forms), self.temperature)
+        return await self.look_again(forms, softmax(await self.runner.infer(forms), self.temperature))
+
+    async def look_again(self, forms: Forms, probs: Probabilities) -> Probabilities:
+        """`models.second_look`: the forms the network is unsure of, read again turned either way."""
+        rows = second_look.unsure(probs)
+        if not len(rows):
+            return probs
+        views = await self.runner.infer(second_look.views(forms[rows]))
+        return second_look.combine(probs, rows, softmax(views, self.temperature))
 
     def answer(self, probs: npt.NDArray[np.float64], pixels: Forms, debug: bool) -> dict[str, Any]:
         """One answer dict from one row of probabilities and the 28x28 image the network saw."""
