@@ -439,9 +439,10 @@ def main() -> None:
 
     from app.predictors.preprocess import prepare_upload
     from models.artifacts import load_model
-    from training.evaluate import predict_logits
+    from training.evaluate import served_probabilities
 
-    network = load_model(a.model).network
+    loaded = load_model(a.model)
+    temperature = float(loaded.card.get("calibration", {}).get("temperature", 1.0))
     misses = total = 0
     for what, label, data in cases(a.scene, a.paper, tuple(a.heights), a.margin):
         total += 1
@@ -450,7 +451,7 @@ def main() -> None:
         except Exception as exc:  # a refusal (no_ink, ...) is a miss too
             answer = type(exc).__name__
         else:
-            read = int(predict_logits(network, form[None]).argmax(axis=1)[0])
+            read = int(served_probabilities(loaded.network, form[None], temperature).argmax(axis=1)[0])
             answer = "" if read == label else f"read {read}"
         if answer:
             misses += 1

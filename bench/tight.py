@@ -76,13 +76,15 @@ def main(argv: list[str] | None = None) -> None:
 
     from models.artifacts import load_model
     from training.datasets import load_mnist
-    from training.evaluate import mnist_forms, predict_logits
+    from training.evaluate import mnist_forms, served_probabilities
 
     mnist = load_mnist(a.data_dir)
     digits, labels = (mnist.x_val, mnist.y_val) if a.split == "val" else (mnist.x_test, mnist.y_test)
     made = list(uploads(digits, labels, a.count, a.seed))
     forms, ok = mnist_forms([data for _, _, data in made])
-    read = predict_logits(load_model(a.model).network, forms).argmax(axis=1)
+    loaded = load_model(a.model)
+    temperature = float(loaded.card.get("calibration", {}).get("temperature", 1.0))
+    read = served_probabilities(loaded.network, forms, temperature).argmax(axis=1)  # as the service answers
     right = (read == np.array([label for _, label, _ in made])) & np.array(ok)
     papers = np.array([paper for paper, _, _ in made])
     for paper in PAPERS:
