@@ -225,7 +225,7 @@ DIGIT_EXAMPLE: dict[str, Any] = {
         {"digit": 2, "probability": 0.0021},
         {"digit": 3, "probability": 0.0005},
     ],
-    "model": {"name": "mnist", "version": "2.2.0"},
+    "model": {"name": "mnist", "version": "2.3.0"},
     "input_image": None,
 }
 

@@ -17,7 +17,7 @@ from models.features import scale_pixels
 from training import mnist
 from training.augment import AugmentConfig, augment_batch, random_affine, sampling_grid
 from training.datasets import load_mnist
-from training.evaluate import mnist_forms, predict_logits
+from training.evaluate import mnist_forms, served_probabilities
 from training.fetch import MNIST_SOURCE
 from training.photos import EFFECTS, STYLE_CLASSES
 
@@ -75,6 +75,7 @@ def test_committed_mnist_folder_reproduces_subset_accuracy() -> None:
     n = subset["first"]
     served, ok = mnist_forms([png(d) for d in data.x_test[:n]])  # as the service prepares each PNG
     assert all(ok)
-    logits = predict_logits(loaded.network, served, card["metrics"]["eval_batch_size"])
-    assert float((logits.argmax(axis=1) == data.y_test[:n]).mean()) == subset["accuracy"]
+    temperature = card["calibration"]["temperature"]
+    answers = served_probabilities(loaded.network, served, temperature, card["metrics"]["eval_batch_size"])
+    assert float((answers.argmax(axis=1) == data.y_test[:n]).mean()) == subset["accuracy"]
     assert card["metrics"]["test_accuracy"] >= 0.99
