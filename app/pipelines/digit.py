@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from app.errors import ServiceError
+from app.errors import Overloaded, ServiceError
 from models import second_look
 from models.artifacts import LoadedModel
 from models.features import softmax
@@ -91,11 +91,18 @@ class DigitPipeline:
         return await self.look_again(forms, softmax(await self.runner.infer(forms), self.temperature))
 
     async def look_again(self, forms: Forms, probs: Probabilities) -> Probabilities:
-        """`models.second_look`: the forms the network is unsure of, read again turned either way."""
+        """`models.second_look`: the forms the network is unsure of, read again turned either way.
+
+        The request was admitted and its first reading done: when the service is too busy for the
+        views (a full queue, a deadline, a drain after SIGTERM), the first reading is the answer.
+        """
         rows = second_look.unsure(probs)
         if not len(rows):
             return probs
-        views = await self.runner.infer(second_look.views(forms[rows]))
+        try:
+            views = await self.runner.infer(second_look.views(forms[rows]))
+        except Overloaded:
+            return probs
         return second_look.combine(probs, rows, softmax(views, self.temperature))
 
     def answer(self, probs: npt.NDArray[np.float64], pixels: Forms, debug: bool) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import asyncio
 import numpy as np
 import pytest
 
+from app.errors import Overloaded
 from app.pipelines.digit import DigitPipeline, Forms, Logits
 from models import second_look
 from models.features import softmax
@@ -117,3 +118,20 @@ def test_sure_answers_cost_no_second_call() -> None:
     pipeline = DigitPipeline(Loaded(), runner)  # type: ignore[arg-type]
     asyncio.run(pipeline.read([b"0", b"0"], debug=False, many=True))
     assert runner.infer_calls == []
+
+
+class BusyRunner(ScriptedRunner):
+    """Reads uploads, but refuses the views: the queue is full."""
+
+    async def infer(self, forms: Forms) -> Logits:
+        self.infer_calls.append(len(forms))
+        raise Overloaded("the inference queue is full; retry later")
+
+
+def test_a_service_too_busy_for_the_views_answers_the_first_reading() -> None:
+    runner = BusyRunner()
+    pipeline = DigitPipeline(Loaded(), runner)  # type: ignore[arg-type]
+    answers = asyncio.run(pipeline.read([b"1"], debug=False, many=False))
+    first = softmax(ScriptedRunner.logits(np.ones((1, 28, 28), np.uint8)))[0]
+    assert runner.infer_calls == [len(second_look.ANGLES)]
+    assert answers[0]["digit"] == 1 and answers[0]["probabilities"] == first.tolist()
