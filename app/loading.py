@@ -95,16 +95,16 @@ async def _digit(
         await batcher.submit(np.zeros((1, 1, 28, 28), np.float32))  # warm-up through the real path
         local = InProcessRunner(batcher, s.max_image_pixels, observer)
         if pool is None:
-            return DigitPipeline(loaded, local), serving
+            return DigitPipeline(loaded, local, observer), serving
         await pool.start(await _network(backend, s.inference_threads))
     except BaseException:
         await batcher.stop()
         raise
     if not pool.available:
-        return DigitPipeline(loaded, local), serving
+        return DigitPipeline(loaded, local, observer), serving
     if pool.network is not None:
         serving["runs_in"] = f"{s.prepare_processes} upload child process(es), each with its own session"
-    return DigitPipeline(loaded, ChildRunner(pool, local)), serving
+    return DigitPipeline(loaded, ChildRunner(pool, local), observer), serving
 
 
 async def _network(backend: object, threads: int) -> Network | None:

@@ -142,13 +142,28 @@ class Metrics:
         Gauge("http_requests_in_flight", "HTTP requests being handled", registry=r).set_function(
             lambda: float(self.in_flight)
         )
+        self._digits(r)
+        self._admission(r)
+        self._models(r)
+
+    def _digits(self, r: CollectorRegistry) -> None:
+        """The digit network's queue, batches, refusals and second looks (`app.batching`, `app.pipelines`)."""
         self.queue_depth = Gauge("inference_queue_depth", "Images waiting for the digit network", registry=r)
         self.batch_size = Histogram(
             "inference_batch_size", "Images per network call", buckets=(1, 2, 4, 8, 16, 32, 64), registry=r
         )
-        self.rejected = Counter("inference_rejected_total", "Requests answered 503", ["reason"], registry=r)
-        self._admission(r)
-        self._models(r)
+        self.rejected = Counter(
+            "inference_rejected_total",
+            "Jobs a queue refused: requests answered 503, and second looks skipped (below)",
+            ["reason"],
+            registry=r,
+        )
+        self.second_looks = Counter(
+            "digit_second_looks_total",
+            "Unsure digits read again turned (models/second_look.py): read, or skipped when too busy",
+            ["outcome"],
+            registry=r,
+        )
 
     def _models(self, r: CollectorRegistry) -> None:
         """The models served, and their reloads (`app.service`)."""
@@ -235,5 +250,9 @@ class DigitObserver:
         self.stage("inference", seconds)
 
     def rejected(self, reason: str) -> None:
-        """A request refused by a queue: "queue_full" or "deadline"."""
+        """A job refused by a queue: "queue_full" or "deadline"."""
         self.metrics.rejected.labels(reason).inc()
+
+    def second_look(self, outcome: str, forms: int) -> None:
+        """`forms` unsure digits read again ("read") or answered at first reading ("skipped")."""
+        self.metrics.second_looks.labels(outcome).inc(forms)

@@ -12,6 +12,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from app.errors import Overloaded, ServiceError
+from app.metrics import DigitObserver
 from models import second_look
 from models.artifacts import LoadedModel
 from models.features import softmax
@@ -58,10 +59,10 @@ def png_base64(pixels: npt.NDArray[np.uint8]) -> str:
 class DigitPipeline:
     """Reads digits: `runner` brings uploads to MNIST form and runs the network; this answers."""
 
-    def __init__(self, loaded: LoadedModel, runner: Runner) -> None:
+    def __init__(self, loaded: LoadedModel, runner: Runner, observer: DigitObserver | None = None) -> None:
         self.temperature = float(loaded.card.get("calibration", {}).get("temperature", 1.0))
         self.model = {"name": loaded.name, "version": loaded.version}
-        self.runner = runner
+        self.runner, self.observer = runner, observer
         self.active = 0  # requests holding a lease (`Registry.lease`): a replaced pipeline waits for them
 
     async def close(self, drain_s: float) -> None:
@@ -102,8 +103,14 @@ class DigitPipeline:
         try:
             views = await self.runner.infer(second_look.views(forms[rows]))
         except Overloaded:
+            self._count("skipped", len(rows))
             return probs
+        self._count("read", len(rows))
         return second_look.combine(probs, rows, softmax(views, self.temperature))
+
+    def _count(self, outcome: str, forms: int) -> None:
+        if self.observer is not None:
+            self.observer.second_look(outcome, forms)
 
     def answer(self, probs: npt.NDArray[np.float64], pixels: Forms, debug: bool) -> dict[str, Any]:
         """One answer dict from one row of probabilities and the 28x28 image the network saw."""

@@ -38,26 +38,39 @@ def png_claiming(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
-def expected_probabilities(models_dir: Path, data: bytes) -> np.ndarray:
-    """The fixture network in dygraph on the same preprocessing, softmax(logits / T); when its top
-    probability is below second_look.UNSURE, the mean with the form's turned views."""
+def fixture_probabilities(models_dir: Path, forms: np.ndarray) -> np.ndarray:
+    """The fixture network in dygraph on (N, 28, 28) forms: softmax(logits / T)."""
     import paddle
 
     from models.artifacts import load_model
 
     loaded = load_model(models_dir / "mnist")
+    logits = loaded.network(paddle.to_tensor(scale_pixels(forms))).numpy().astype(np.float64)
+    z = np.exp(logits / loaded.card["calibration"]["temperature"])
+    return z / z.sum(axis=1, keepdims=True)
+
+
+def expected_probabilities(models_dir: Path, data: bytes) -> np.ndarray:
+    """The fixture network on the same preprocessing, softmax(logits / T); when its top
+    probability is below second_look.UNSURE, the mean with the form's turned views."""
     form = to_mnist(decode_image(data, 10**8))
-
-    def probs(forms: np.ndarray) -> np.ndarray:
-        logits = loaded.network(paddle.to_tensor(scale_pixels(forms))).numpy().astype(np.float64)
-        z = np.exp(logits / loaded.card["calibration"]["temperature"])
-        return z / z.sum(axis=1, keepdims=True)
-
-    first = probs(form[None])[0]
+    first = fixture_probabilities(models_dir, form[None])[0]
     if first.max() >= second_look.UNSURE:
         return first
     turned = np.stack([second_look.turned(form, angle) for angle in second_look.ANGLES])
-    return (first + probs(turned).sum(axis=0)) / (1 + len(second_look.ANGLES))
+    return (first + fixture_probabilities(models_dir, turned).sum(axis=0)) / (1 + len(second_look.ANGLES))
+
+
+def test_an_unsure_digit_is_read_again_and_counted(models_dir: Path) -> None:
+    data = drawn_digit_png()
+    first = fixture_probabilities(models_dir, to_mnist(decode_image(data, 10**8))[None])[0]
+    assert first.max() < second_look.UNSURE  # the random-weight fixture is unsure of everything
+    with make_client(models_dir) as client:
+        body = post_file(client, data).json()
+        metrics = client.get("/metrics").text
+    assert 'digit_second_looks_total{outcome="read"} 1.0' in metrics
+    assert 'digit_second_looks_total{outcome="skipped"}' not in metrics
+    assert not np.allclose(body["probabilities"], first, atol=1e-6)  # the views changed the answer
 
 
 def test_answer_shape_and_calibrated_probabilities(client: TestClient, models_dir: Path) -> None:

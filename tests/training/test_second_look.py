@@ -128,10 +128,28 @@ class BusyRunner(ScriptedRunner):
         raise Overloaded("the inference queue is full; retry later")
 
 
+class Counted:
+    """Records the pipeline's second-look counts, as app.metrics.DigitObserver receives them."""
+
+    def __init__(self) -> None:
+        self.looks: list[tuple[str, int]] = []
+
+    def second_look(self, outcome: str, forms: int) -> None:
+        self.looks.append((outcome, forms))
+
+
 def test_a_service_too_busy_for_the_views_answers_the_first_reading() -> None:
-    runner = BusyRunner()
-    pipeline = DigitPipeline(Loaded(), runner)  # type: ignore[arg-type]
-    answers = asyncio.run(pipeline.read([b"1"], debug=False, many=False))
+    runner, counted = BusyRunner(), Counted()
+    pipeline = DigitPipeline(Loaded(), runner, counted)  # type: ignore[arg-type]
+    answers = asyncio.run(pipeline.read([b"1", b"0", b"1"], debug=False, many=True))
     first = softmax(ScriptedRunner.logits(np.ones((1, 28, 28), np.uint8)))[0]
-    assert runner.infer_calls == [len(second_look.ANGLES)]
+    assert runner.infer_calls == [2 * len(second_look.ANGLES)]
     assert answers[0]["digit"] == 1 and answers[0]["probabilities"] == first.tolist()
+    assert counted.looks == [("skipped", 2)]
+
+
+def test_views_read_are_counted_per_form() -> None:
+    counted = Counted()
+    pipeline = DigitPipeline(Loaded(), ScriptedRunner(), counted)  # type: ignore[arg-type]
+    asyncio.run(pipeline.read([b"1", b"0", b"1"], debug=False, many=True))
+    assert counted.looks == [("read", 2)]
