@@ -228,7 +228,7 @@ def first_acceptable(
     loaded: LoadedModel, threads: int, reference: DigitBackend
 ) -> tuple[str, DigitBackend, dict[str, Any], dict[str, Any]]:
     """(name, backend, its check, why each faster one was passed over); raises if none is acceptable."""
-    temperature = float(loaded.card.get("calibration", {}).get("temperature", 1.0))
+    temperature = loaded.temperature
     passed_over: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="paddle-serve-export-") as tmp:
         prefix = export_network(fresh_copy(loaded), Path(tmp))

@@ -46,7 +46,7 @@ def export(models_dir: Path, out: Path) -> None:
     mnist = load_model(models_dir / "mnist")
     with tempfile.TemporaryDirectory() as tmp:
         (out / "mnist.onnx").write_bytes(to_onnx(export_network(fresh_copy(mnist), Path(tmp))))
-    temperature = float(mnist.card.get("calibration", {}).get("temperature", 1.0))
+    temperature = mnist.temperature
     (out / "mnist.json").write_text(json.dumps({"temperature": temperature}))
 
 

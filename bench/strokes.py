@@ -442,7 +442,7 @@ def main() -> None:
     from training.evaluate import served_probabilities
 
     loaded = load_model(a.model)
-    temperature = float(loaded.card.get("calibration", {}).get("temperature", 1.0))
+    temperature = loaded.temperature
     misses = total = 0
     for what, label, data in cases(a.scene, a.paper, tuple(a.heights), a.margin):
         total += 1

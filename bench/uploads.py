@@ -56,7 +56,7 @@ def classify_local(folder: Path, uploads: list[Upload]) -> list[list[float] | No
     from training.evaluate import predict_uploads
 
     loaded = load_model(folder)
-    temperature = float(loaded.card.get("calibration", {}).get("temperature", 1.0))
+    temperature = loaded.temperature
     return predict_uploads(loaded.network, temperature, [data for _, _, data in uploads])
 
 

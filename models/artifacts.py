@@ -59,6 +59,11 @@ class LoadedModel:
     def version(self) -> str:
         return str(self.card["version"])
 
+    @property
+    def temperature(self) -> float:
+        """The softmax temperature the card's calibration fitted (1 when it has none)."""
+        return float(self.card.get("calibration", {}).get("temperature", 1.0))
+
 
 def sha256_file(path: Path, progress: Callable[[int], object] | None = None) -> str:
     """The hex sha256 of a file, read in 1 MiB chunks; `progress` is told each chunk's size."""

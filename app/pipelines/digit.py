@@ -60,7 +60,7 @@ class DigitPipeline:
     """Reads digits: `runner` brings uploads to MNIST form and runs the network; this answers."""
 
     def __init__(self, loaded: LoadedModel, runner: Runner, observer: DigitObserver | None = None) -> None:
-        self.temperature = float(loaded.card.get("calibration", {}).get("temperature", 1.0))
+        self.temperature = loaded.temperature
         self.model = {"name": loaded.name, "version": loaded.version}
         self.runner, self.observer = runner, observer
         self.active = 0  # requests holding a lease (`Registry.lease`): a replaced pipeline waits for them

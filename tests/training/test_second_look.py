@@ -99,7 +99,7 @@ class ScriptedRunner:
 
 
 class Loaded:
-    name, version, card = "mnist", "t", {"calibration": {"temperature": 1.0}}
+    name, version, temperature = "mnist", "t", 1.0
 
 
 def test_the_pipeline_looks_again_only_at_unsure_uploads() -> None:
