@@ -46,8 +46,7 @@ def export(models_dir: Path, out: Path) -> None:
     mnist = load_model(models_dir / "mnist")
     with tempfile.TemporaryDirectory() as tmp:
         (out / "mnist.onnx").write_bytes(to_onnx(export_network(fresh_copy(mnist), Path(tmp))))
-    temperature = mnist.temperature
-    (out / "mnist.json").write_text(json.dumps({"temperature": temperature}))
+    (out / "mnist.json").write_text(json.dumps({"temperature": mnist.temperature}))
 
 
 def write_repository(models_dir: Path, out: Path, ports: tuple[int, int, int]) -> Path:

@@ -442,7 +442,6 @@ def main() -> None:
     from training.evaluate import served_probabilities
 
     loaded = load_model(a.model)
-    temperature = loaded.temperature
     misses = total = 0
     for what, label, data in cases(a.scene, a.paper, tuple(a.heights), a.margin):
         total += 1
@@ -451,7 +450,7 @@ def main() -> None:
         except Exception as exc:  # a refusal (no_ink, ...) is a miss too
             answer = type(exc).__name__
         else:
-            read = int(served_probabilities(loaded.network, form[None], temperature).argmax(axis=1)[0])
+            read = int(served_probabilities(loaded.network, form[None], loaded.temperature).argmax(axis=1)[0])
             answer = "" if read == label else f"read {read}"
         if answer:
             misses += 1

@@ -83,8 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     made = list(uploads(digits, labels, a.count, a.seed))
     forms, ok = mnist_forms([data for _, _, data in made])
     loaded = load_model(a.model)
-    temperature = loaded.temperature
-    read = served_probabilities(loaded.network, forms, temperature).argmax(axis=1)  # as the service answers
+    read = served_probabilities(loaded.network, forms, loaded.temperature).argmax(axis=1)  # as served
     right = (read == np.array([label for _, label, _ in made])) & np.array(ok)
     papers = np.array([paper for paper, _, _ in made])
     for paper in PAPERS:

@@ -56,8 +56,7 @@ def classify_local(folder: Path, uploads: list[Upload]) -> list[list[float] | No
     from training.evaluate import predict_uploads
 
     loaded = load_model(folder)
-    temperature = loaded.temperature
-    return predict_uploads(loaded.network, temperature, [data for _, _, data in uploads])
+    return predict_uploads(loaded.network, loaded.temperature, [data for _, _, data in uploads])
 
 
 def print_table(results: dict[str, dict[str, float]]) -> None:

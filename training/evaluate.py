@@ -46,6 +46,13 @@ def served_probabilities(
 ) -> np.ndarray:
     """uint8 (N, 28, 28) -> (N, 10) as the service answers: softmax(logits / T), then `models.second_look`."""
     probs = softmax(predict_logits(net, images, batch_size), temperature)
+    return looked_again(net, images, probs, temperature, batch_size)
+
+
+def looked_again(
+    net: paddle.nn.Layer, images: np.ndarray, probs: np.ndarray, temperature: float, batch_size: int = 500
+) -> np.ndarray:
+    """`probs` (softmax(logits / T) of `images`) after `models.second_look`, as DigitPipeline.look_again."""
     rows = second_look.unsure(probs)
     if not len(rows):
         return probs

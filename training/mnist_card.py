@@ -19,7 +19,7 @@ from training.calibration import (
 )
 from training.common import command_line, utc_timestamp
 from training.datasets import Mnist
-from training.evaluate import predict_logits, predict_uploads, report, served_probabilities
+from training.evaluate import looked_again, predict_logits, predict_uploads, report
 from training.mnist_validation import Choice
 from training.photos import upload_set
 from training.served import PHOTO_EFFECTS, TRAIN_FRAME, Served
@@ -40,9 +40,10 @@ def test_metrics(net: DigitNet, data: Mnist, val: Served, cfg: Config) -> tuple[
     temperature = fit_temperature(
         np.concatenate([val_logits, photo_logits]), np.concatenate([data.y_val] * 2)
     )
-    served = served_probabilities(net, data.x_test, temperature, cfg.eval_batch_size)
+    batch = cfg.eval_batch_size  # the second look reuses the logits above, as the service does
+    served = looked_again(net, data.x_test, softmax(logits, temperature), temperature, batch)
     predicted = served.argmax(axis=1)  # what the service answers: with the second look
-    val_served = served_probabilities(net, data.x_val, temperature, cfg.eval_batch_size)
+    val_served = looked_again(net, data.x_val, softmax(val_logits, temperature), temperature, batch)
     matrix = confusion_matrix(data.y_test, predicted)
     n = min(cfg.subset_first, len(data.y_test))
     metrics: dict[str, object] = {
