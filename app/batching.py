@@ -58,6 +58,7 @@ class MicroBatcher:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None  # its CancelledError's traceback holds this batcher: no cycle is left
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     async def submit(self, x: Array) -> Array:

@@ -9,6 +9,7 @@ when they start, else the server process. A reload builds the new pipeline besid
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from dataclasses import dataclass, field
@@ -117,11 +118,27 @@ class Service:
                 continue
 
     def _close_later(self, pipeline: object) -> None:
-        """Close a replaced digit pipeline once its requests are done (children, batcher thread)."""
+        """Close a replaced pipeline once its requests are done (children, batcher thread), then free it."""
+        task = asyncio.get_running_loop().create_task(self._retire(pipeline))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _retire(self, pipeline: object) -> None:
+        """Close a replaced pipeline, then collect it and its cycles now.
+
+        `main.GC_THRESHOLDS` make full collections all but never happen, and a build leaves reference
+        cycles that hold memory (the export's Paddle programs and executor caches, the old children's
+        pipes). Without this, 40 reloads of each model under digit traffic grew the server by 84 MB;
+        with it by 26 MB (Paddle's and paddle2onnx's own, ~0.4 MB per export once warm). The
+        collection takes 10-25 ms, once per reload.
+        """
         if isinstance(pipeline, DigitPipeline):
-            task = asyncio.get_running_loop().create_task(pipeline.close(self._drain_s))
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
+            await pipeline.close(self._drain_s)
+        del pipeline  # this frame's was the last reference
+        start = time.perf_counter()
+        found = gc.collect()
+        seconds = time.perf_counter() - start
+        logger.debug("collected %d objects in %.1f ms after a reload", found, 1e3 * seconds)
 
     @property
     def _drain_s(self) -> float:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -58,6 +60,25 @@ def test_concurrent_jobs_share_batches_on_one_thread_with_their_own_answers() ->
         np.testing.assert_array_equal(result[:, 0], job.reshape(len(job), -1).sum(axis=1))
     assert sum(network.batches) == 22 and max(network.batches) > 1 and max(network.batches) <= 9
     assert len(network.threads) == 1 and threading.get_ident() not in network.threads
+
+
+def test_a_stopped_batcher_is_freed_without_the_cycle_collector() -> None:
+    """The service collects full cycles all but never (`app.main.GC_THRESHOLDS`): a replaced digit
+    pipeline's batcher, which holds its network, must go as soon as the last reference does."""
+
+    async def started_and_stopped() -> weakref.ref[MicroBatcher]:
+        batcher = MicroBatcher(FakeNetwork(), max_size=8, max_wait_s=0.01, queue_limit=10, timeout_s=5.0)
+        batcher.start()
+        await batcher.submit(image(1))
+        await batcher.stop()
+        return weakref.ref(batcher)
+
+    gc.disable()
+    try:
+        gone = asyncio.run(started_and_stopped())
+        assert gone() is None
+    finally:
+        gc.enable()
 
 
 def test_a_full_queue_is_overloaded_with_retry_after() -> None:

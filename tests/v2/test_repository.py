@@ -6,6 +6,8 @@ them; the served folders are symlinks the tests switch between them.
 
 from __future__ import annotations
 
+import gc
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -94,6 +96,32 @@ def test_a_digit_reload_swaps_the_network(client: TestClient, folders: dict[str,
     after = client.post("/predict/digit", files=files).json()
     assert after["model"]["version"] == "0.0.1-fixture" != before["model"]["version"]
     assert after["probabilities"] != before["probabilities"]
+
+
+def test_a_reload_leaves_no_cycles_holding_networks(client: TestClient, folders: dict[str, Path]) -> None:
+    """Full collections all but never run in the service (`app.main.GC_THRESHOLDS`). A reload leaves
+    reference cycles that hold a network (the export's Paddle programs, a replaced batcher): the
+    service collects them once the replaced pipeline is closed, so memory does not grow per reload."""
+    service = client.app.state.service  # type: ignore[attr-defined]
+    gc.disable()  # only the service's own collection may free them
+    try:
+        gc.collect()
+        for name in ("boston", "mnist"):
+            point(folders["served"], name, folders["b"] / name)
+            assert client.post(f"/v2/repository/models/{name}/load", headers=ADMIN).status_code == 200
+        digit = client.post("/predict/digit", files={"file": ("d.png", drawn_digit_png(), "image/png")})
+        assert digit.status_code == 200
+        deadline = time.monotonic() + 10.0
+        while service._closing and time.monotonic() < deadline:  # the replaced pipelines close
+            time.sleep(0.05)
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        left = {type(o).__qualname__ for o in gc.garbage}
+        assert not left & {"Program", "Block", "MicroBatcher", "OnnxRuntimeBackend", "DigitPipeline"}, left
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
 
 
 def test_unload_is_503_until_loaded_again(client: TestClient) -> None:
