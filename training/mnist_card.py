@@ -75,7 +75,7 @@ def build_card(
     """The card as models/CARD.md describes it."""
     return {
         "name": "mnist",
-        "version": "2.4.0",
+        "version": "2.3.0",
         "task": "classification",
         "network": {"class": "DigitNet", "kwargs": dict(cfg.network)},
         "input": {"image_size": [IMAGE_SIZE, IMAGE_SIZE], "pixel_scaling": pixel_scaling_contract()},
