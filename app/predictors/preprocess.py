@@ -32,7 +32,6 @@ STROKE_SIDE = 4 * DIGIT_BOX  # strokes are measured on a copy this big (px, long
 MNIST_STROKE = 10.0  # MNIST's median stroke there (2.6 px of the 20 px box, times 4)
 THIN_STROKE = 0.6  # strokes thinner than this fraction of MNIST's are widened to about MNIST's
 ORIENTATION = 0x0112  # the EXIF tag that exif_transpose reads
-MNIST_PEAK = 224  # an upload already in MNIST form has its brightest pixel at least this (MNIST's: 254, 255)
 Grey = npt.NDArray[np.float32]
 
 # Pictures over the limit are refused from their header (413) before PIL's own check would warn;
@@ -191,30 +190,8 @@ def _mass_offset(box: Grey) -> tuple[int, int]:
     return top, left
 
 
-def already_mnist(grey: Grey) -> bool:
-    """True for a picture that MNIST's own preparation could have made: kept as it is.
-
-    28x28 whole grey levels, at least half of them exactly black, a bright peak, the marked box 19
-    or 20 px on its longer side and the centre of mass within 3/4 px of (14, 14): every MNIST
-    training digit is so. Cropping and fitting it again would resample it (on the validation
-    digits sent as PNGs, 38 read wrong instead of 33 as they are).
-    """
-    if grey.shape != (IMAGE_SIZE, IMAGE_SIZE) or float(grey.max()) < MNIST_PEAK:
-        return False
-    if np.count_nonzero(grey) * 2 > grey.size or not np.array_equal(grey, np.rint(grey)):
-        return False
-    rows, cols = np.flatnonzero(grey.any(axis=1)), np.flatnonzero(grey.any(axis=0))
-    if max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 not in (DIGIT_BOX - 1, DIGIT_BOX):
-        return False
-    total = float(grey.sum())
-    centre = np.arange(IMAGE_SIZE) @ np.stack([grey.sum(axis=1), grey.sum(axis=0)], axis=1) / total
-    return bool(np.all(np.abs(centre - IMAGE_SIZE / 2) <= 0.75))
-
-
 def to_mnist(grey: Grey) -> npt.NDArray[np.uint8]:
     """Grey (H, W) 0..255 -> (28, 28) uint8, white digit on black, as MNIST prepared its digits."""
-    if already_mnist(grey):
-        return grey.astype(np.uint8)
     found = digit_ink(*ink_map(grey))
     if found is None:
         raise NoInkError("no ink found: the image has no mark that stands out from its background")

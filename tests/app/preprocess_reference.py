@@ -1392,23 +1392,8 @@ def _mass_offset(box: Grey) -> tuple[int, int]:
     return top, left
 
 
-def already_mnist(grey: Grey) -> bool:
-    """A 28x28 picture as MNIST's preparation makes them (2026-12-08): kept exactly as it is."""
-    if grey.shape != (IMAGE_SIZE, IMAGE_SIZE) or grey.max() < 224:
-        return False
-    if (grey == 0).mean() < 0.5 or (grey != np.round(grey)).any():
-        return False
-    ys, xs = np.nonzero(grey)
-    if max(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1) not in (19, 20):
-        return False
-    cy, cx = ndimage.center_of_mass(grey.astype(np.float64))
-    return abs(cy - 14) <= 0.75 and abs(cx - 14) <= 0.75
-
-
 def to_mnist(grey: Grey) -> npt.NDArray[np.uint8]:
     """Grey (H, W) 0..255 -> (28, 28) uint8, white digit on black, as MNIST prepared its digits."""
-    if already_mnist(grey):
-        return grey.astype(np.uint8)
     found = digit_ink(*ink_map(grey))
     if found is None:
         raise NoInkError("no ink found: the image has no mark that stands out from its background")

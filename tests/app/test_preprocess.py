@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from app.predictors.preprocess import NoInkError, already_mnist, decode_image, to_mnist
+from app.predictors.preprocess import NoInkError, decode_image, to_mnist
 
 
 def encode(image: Image.Image, fmt: str = "PNG", **params: object) -> bytes:
@@ -246,24 +246,3 @@ def test_an_mnist_form_digit_grazing_the_border_is_not_lost_to_a_speck() -> None
     with_speck = prepared(Image.fromarray(digit, "L"))
     assert np.corrcoef(alone.ravel(), with_speck.ravel())[0, 1] > 0.95
     assert (with_speck > 0).sum() > 80  # the 7's strokes, not one enlarged speck
-
-
-def test_a_picture_already_in_mnist_form_is_kept_exactly_and_anything_else_is_prepared() -> None:
-    """Preparing is idempotent: its own output, in MNIST form as MNIST's digits are, comes back byte
-    for byte. Moved off centre, shrunk, or on grey, it is brought to MNIST form again."""
-    image = Image.new("L", (200, 200), 255)
-    ImageDraw.Draw(image).line([(50, 40), (140, 45), (80, 170)], fill=0, width=14)  # a 7
-    form = prepared(image)
-    assert already_mnist(form.astype(np.float32))
-    np.testing.assert_array_equal(prepared(Image.fromarray(form)), form)
-    rows, cols = np.nonzero(form)
-    box = Image.fromarray(form[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1])
-    shrunk = np.zeros_like(form)
-    shrunk[7:21, 9:19] = np.asarray(box.resize((10, 14), Image.Resampling.LANCZOS))
-    others = {"moved": np.roll(form, 3, axis=1), "shrunk": shrunk, "on grey": np.maximum(form, 40)}
-    for name, pixels in others.items():
-        assert not already_mnist(pixels.astype(np.float32)), name
-        again = prepared(Image.fromarray(pixels))
-        rows, cols = np.nonzero(again)
-        assert max(rows.max() - rows.min(), cols.max() - cols.min()) + 1 in (19, 20), name
-        assert max(abs(c - 14) for c in mass_centre(again.astype(float))) <= 0.75, name
