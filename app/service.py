@@ -129,8 +129,8 @@ class Service:
         `main.GC_THRESHOLDS` make full collections all but never happen, and a build leaves reference
         cycles that hold memory (the export's Paddle programs and executor caches, the old children's
         pipes). Without this, 40 reloads of each model under digit traffic grew the server by 84 MB;
-        with it by 26 MB (Paddle's and paddle2onnx's own, ~0.4 MB per export once warm). The
-        collection takes 10-25 ms, once per reload.
+        with it by 26 MB. What remains, ~0.3 MB per digit reload, is `paddle.jit.save`'s own (objects
+        Paddle's C++ side keeps). The collection takes 10-25 ms, once per reload.
         """
         if isinstance(pipeline, DigitPipeline):
             await pipeline.close(self._drain_s)
